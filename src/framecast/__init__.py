@@ -1,0 +1,3 @@
+"""framecast: predict the next frames of a video."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,6 @@
+"""`python -m framecast`."""
+
+from framecast.cli import main
+
+if __name__ == "__main__":
+    main()
