@@ -1,0 +1,352 @@
+"""One door to every source of sequences: :func:`open_dataset` takes a dataset name or a path.
+
+Whatever the source, a dataset yields float32 clips ``(T, C, H, W)`` in [0, 1], T = context + horizon, and
+carries a :class:`DataSpec` (channels, frame size, context and horizon) and a description for people.
+
+Names:
+    ``moving-mnist`` (default): generated on the fly from MNIST digits. ``train`` draws fresh sequences every
+    epoch from training digits; ``val`` is fixed (a set seed) and drawn from digits kept out of training;
+    ``test`` is the standard file when ``framecast download moving-mnist`` has fetched it, else fixed sequences
+    drawn from MNIST's test digits.
+    ``moving-mnist-standard``: the standard test file only (an error when it has not been downloaded).
+Paths:
+    a folder of videos (searched recursively), one video, or a ``.npy``/``.npz`` array of sequences. Their clips
+    are cut into windows of context + horizon frames; splits divide whole clips (whole files of a folder), so
+    no window of a validation or test clip is ever trained on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from framecast import paths
+from framecast.errors import InputError, UsageError, unknown_name
+
+DATASETS = ("moving-mnist", "moving-mnist-standard")
+SPLITS = ("train", "val", "test", "all")
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+#: Sequences in an epoch of generated training data, and in the fixed validation and test sets. The test size
+#: matches the standard file's 10,000.
+MOVING_MNIST_SIZES = {"train": 10_000, "val": 1_000, "test": 10_000}
+#: Fixed seeds of the generated validation and test sets (never the training seed: they must not repeat it).
+FIXED_SEEDS = {"val": 1_000_003, "test": 2_000_003}
+STANDARD_FILE = "mnist_test_seq.npy"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model trained on this data expects: the frame format and the split of each clip."""
+
+    channels: int  # 1 grey or 3 RGB
+    height: int  # frame height in pixels
+    width: int  # frame width in pixels
+    context: int  # frames the model sees
+    horizon: int  # frames it predicts
+
+    @property
+    def frames(self) -> int:
+        return self.context + self.horizon
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    """Base of every source: float32 clips (T, C, H, W) in [0, 1], converted at the edge to `spec`."""
+
+    spec: DataSpec
+    description: str
+    source_channels: int
+    source_size: tuple[int, int]
+
+    def raw(self, index: int) -> np.ndarray:
+        """Clip `index` as stored: (T, H, W, C), uint8 or float in [0, 1]."""
+        raise NotImplementedError  # every subclass defines it
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return convert(self.raw(index), self.spec)
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {"description": self.description, "sequences": len(self), "spec": self.spec.to_dict()}
+
+
+def convert(frames: np.ndarray, spec: DataSpec) -> torch.Tensor:
+    """(T, H, W, C) uint8 or float -> float32 (T, C, H, W) in [0, 1] with the spec's channels and size."""
+    x = torch.from_numpy(np.array(frames))  # a copy: memory-mapped frames are read-only
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    x = x.permute(0, 3, 1, 2)  # (T, C, H, W)
+    c = x.shape[1]
+    if c != spec.channels:
+        if spec.channels == 1:  # ITU-R BT.601 luma, as ffmpeg's gray conversion uses
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x * weights).sum(dim=1, keepdim=True)
+        else:
+            x = x.expand(-1, 3, -1, -1)
+    if x.shape[-2:] != (spec.height, spec.width):
+        x = F.interpolate(x, size=(spec.height, spec.width), mode="area")
+    return x.clamp_(0.0, 1.0).contiguous()
+
+
+class GeneratedMovingMNIST(SequenceDataset):
+    """Moving MNIST sequences generated from digits, addressed by index (see data.moving_mnist)."""
+
+    def __init__(self, digit_images: np.ndarray, *, length: int, spec: DataSpec, seed: int, description: str):
+        from framecast.data.moving_mnist import MovingMNISTGenerator
+
+        self.generator = MovingMNISTGenerator(digit_images, frames=spec.frames, size=64, seed=seed)
+        self.length = length
+        self.spec = spec
+        self.description = description
+        self.source_channels = 1
+        self.source_size = (64, 64)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fresh training sequences each epoch (the trainer calls this)."""
+        self.generator.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def raw(self, index: int) -> np.ndarray:
+        return self.generator[index][..., None]  # (T, H, W, 1)
+
+
+class ClipWindows(SequenceDataset):
+    """Windows of `spec.frames` frames cut from clips (arrays of sequences, decoded videos).
+
+    The clips are opened by `loader` (a picklable callable returning a sequence of (T, H, W, C) arrays) and
+    re-opened lazily after pickling, so data-loader workers memory-map files instead of copying them.
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[], Sequence[np.ndarray]],
+        windows: list[tuple[int, int]],
+        *,
+        spec: DataSpec,
+        description: str,
+        source_channels: int,
+        source_size: tuple[int, int],
+        clip_names: list[str] | None = None,
+    ) -> None:
+        self.loader = loader
+        self.windows = windows
+        self.spec = spec
+        self.description = description
+        self.source_channels = source_channels
+        self.source_size = source_size
+        self.clip_names = clip_names
+        self._clips: Sequence[np.ndarray] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_clips"] = None
+        return state
+
+    @property
+    def clips(self) -> Sequence[np.ndarray]:
+        if self._clips is None:
+            self._clips = self.loader()
+        return self._clips
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def raw(self, index: int) -> np.ndarray:
+        clip, start = self.windows[index]
+        return self.clips[clip][start : start + self.spec.frames]
+
+
+def _split_units(count: int, split: str) -> range:
+    """Which of `count` units (clips, or windows of a single clip) belong to a split.
+
+    The last tenth is test and the tenth before it validation (at least one each when there are 3 or more
+    units); 'all' is everything. Deterministic, so a split never changes between commands.
+    """
+    if split == "all":
+        return range(count)
+    if count < 3:
+        return range(count) if split == "train" else range(0)
+    cut = max(1, count // 10)
+    if split == "test":
+        return range(count - cut, count)
+    if split == "val":
+        return range(count - 2 * cut, count - cut)
+    return range(count - 2 * cut)
+
+
+def _windows(lengths: list[int], frames: int, step: int, split: str, source: str) -> list[tuple[int, int]]:
+    """(clip, start) of every window of `frames` frames, `step` apart, in the clips of a split."""
+    if max(lengths, default=0) < frames:
+        longest = max(lengths, default=0)
+        raise InputError(
+            f"{source}: the longest clip has {longest} frames, but a window of context + horizon needs {frames}",
+            "lower --context/--horizon, or use longer clips (a smaller --frame-stride keeps more frames)",
+        )
+    per_clip = [[(c, s) for s in range(0, n - frames + 1, step)] for c, n in enumerate(lengths)]
+    if len(lengths) >= 3 or split == "all":
+        return [w for c in _split_units(len(lengths), split) for w in per_clip[c]]
+    flat = [w for ws in per_clip for w in ws]  # too few clips to split: divide their windows in time order
+    return [flat[i] for i in _split_units(len(flat), split)]
+
+
+def _open_array_clips(path: str) -> np.ndarray:
+    from framecast.data.arrays import open_array, to_nthwc
+
+    p = Path(path)
+    return to_nthwc(open_array(p), p)
+
+
+def _open_video_clips(path: str, channels: int, size: tuple[int, int], frame_stride: int, files: list[str]):
+    from framecast.data.videos import load_clip
+
+    return [load_clip(Path(f), channels=channels, size=size, frame_stride=frame_stride) for f in files]
+
+
+def open_dataset(
+    data: str | Path = "moving-mnist",
+    split: str = "train",
+    *,
+    context: int = 10,
+    horizon: int = 10,
+    channels: int | None = None,
+    size: tuple[int, int] | None = None,
+    frame_stride: int = 1,
+    window_stride: int | None = None,
+    classes: list[str] | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    digits: str | Path | None = None,
+) -> SequenceDataset:
+    """Open a dataset by name or path (see the module docstring).
+
+    Args:
+        data: a dataset name or a path.
+        split: train, val, test, or all (every clip of a path; for generated data, the same as test).
+        context: frames the model sees.
+        horizon: frames it predicts.
+        channels: 1 or 3; None keeps the source's (videos default to grey).
+        size: (height, width) frames are resized to; None keeps the source's (videos default to 64x64).
+        frame_stride: keep every Nth frame of a video.
+        window_stride: frames between the starts of consecutive windows of a clip (default: a whole window,
+            so windows do not overlap).
+        classes: class folders to keep in a folder of videos.
+        limit: at most this many sequences.
+        seed: the seed of generated training sequences.
+        digits: where generated Moving MNIST takes its digits (see data.mnist.load_digits).
+
+    Raises:
+        UsageError: an unknown dataset name or split, bad numbers.
+        InputError: a path that does not exist or does not hold usable sequences.
+    """
+    if split not in SPLITS:
+        raise unknown_name("split", split, SPLITS)
+    if context < 1 or horizon < 1:
+        raise UsageError("context and horizon must be at least 1 frame", "for example --context 10 --horizon 10")
+    if channels is not None and channels not in (1, 3):
+        raise UsageError(f"--channels must be 1 or 3, not {channels}", "1 for grey frames, 3 for colour")
+    frames = context + horizon
+    step = window_stride or frames
+    text = str(data)
+    path = Path(text).expanduser()
+    if path.exists():
+        if path.is_dir() or path.suffix.lower() not in ARRAY_SUFFIXES:
+            return _open_videos(path, split, context, horizon, channels, size, frame_stride, step, classes, limit)
+        return _open_arrays(path, split, context, horizon, channels, size, step, limit)
+    if text in DATASETS:
+        return _open_moving_mnist(text, split, context, horizon, channels, size, limit, seed, digits)
+    if "/" in text or "\\" in text or path.suffix:
+        raise InputError(f"{text} does not exist", "check the path, or give a dataset name such as moving-mnist")
+    raise unknown_name("dataset", text, DATASETS)
+
+
+def _spec(channels: int | None, size: tuple[int, int] | None, src_c: int, src_size: tuple[int, int], ctx, hor):
+    h, w = size or src_size
+    return DataSpec(channels=channels or src_c, height=h, width=w, context=ctx, horizon=hor)
+
+
+def _open_moving_mnist(name, split, context, horizon, channels, size, limit, seed, digits) -> SequenceDataset:
+    from framecast.data.mnist import load_digits
+
+    standard = paths.dataset_dir("moving-mnist") / STANDARD_FILE
+    if name == "moving-mnist-standard" or (split == "test" and standard.is_file()):
+        if not standard.is_file():
+            raise InputError(
+                "the standard Moving MNIST test file has not been downloaded",
+                "run `framecast download moving-mnist`, or use --data moving-mnist for generated sequences",
+            )
+        ds = _open_arrays(standard, "all", context, horizon, channels, size, context + horizon, limit)
+        ds.description = f"standard Moving MNIST test set ({STANDARD_FILE}, {len(ds)} sequences)"
+        return ds
+    split = "test" if split == "all" else split
+    source = load_digits(digits)
+    spec = _spec(channels, size, 1, (64, 64), context, horizon)
+    length = MOVING_MNIST_SIZES[split] if limit is None else min(limit, MOVING_MNIST_SIZES[split])
+    split_seed = seed if split == "train" else FIXED_SEEDS[split]
+    what = {"train": "fresh each epoch", "val": "fixed", "test": "fixed"}[split]
+    description = (
+        f"generated Moving MNIST, {split} split: {length} sequences ({what}, seed {split_seed}) "
+        f"from {source.split(split).shape[0]:,} {split} digits of the {source.source}"
+    )
+    return GeneratedMovingMNIST(source.split(split), length=length, spec=spec, seed=split_seed, description=description)
+
+
+def _open_arrays(path: Path, split, context, horizon, channels, size, step, limit) -> ClipWindows:
+    from framecast.data.arrays import check_values
+
+    clips = _open_array_clips(str(path))
+    check_values(clips, path)
+    n, t, h, w, c = clips.shape
+    windows = _windows([t] * n, context + horizon, step, split, str(path))
+    if limit is not None:
+        windows = windows[:limit]
+    if not windows:
+        raise InputError(f"{path}: the {split} split holds no sequences", "use --split all, or more sequences")
+    spec = _spec(channels, size, c, (h, w), context, horizon)
+    description = f"{path.name}: {n} sequences of {t} frames, {h}x{w}x{c} {clips.dtype} ({split} split)"
+    loader = functools.partial(_open_array_clips, str(path))
+    return ClipWindows(loader, windows, spec=spec, description=description, source_channels=c, source_size=(h, w))
+
+
+def _open_videos(path, split, context, horizon, channels, size, frame_stride, step, classes, limit) -> ClipWindows:
+    from framecast.data.videos import find_videos, load_clip
+
+    files = find_videos(path, classes) if path.is_dir() else [path]
+    channels = channels or 1
+    size = size or (64, 64)
+    lengths = [len(load_clip(f, channels=channels, size=size, frame_stride=frame_stride)) for f in files]
+    windows = _windows(lengths, context + horizon, step, split, str(path))
+    if limit is not None:
+        windows = windows[:limit]
+    if not windows:
+        raise InputError(f"{path}: the {split} split holds no windows", "use --split all, or more clips")
+    spec = DataSpec(channels=channels, height=size[0], width=size[1], context=context, horizon=horizon)
+    kind = f"{len(files)} videos" if path.is_dir() else "video"
+    description = (
+        f"{path.name}: {kind}, {sum(lengths)} frames at {size[0]}x{size[1]}x{channels}"
+        f"{f' (every {frame_stride}th frame)' if frame_stride > 1 else ''}, {len(windows)} windows ({split} split)"
+    )
+    loader = functools.partial(_open_video_clips, str(path), channels, size, frame_stride, [str(f) for f in files])
+    return ClipWindows(
+        loader,
+        windows,
+        spec=spec,
+        description=description,
+        source_channels=channels,
+        source_size=size,
+        clip_names=[str(f) for f in files],
+    )
