@@ -335,7 +335,7 @@ def _open_videos(path, split, context, horizon, channels, size, frame_stride, st
     if not windows:
         raise InputError(f"{path}: the {split} split holds no windows", "use --split all, or more clips")
     spec = DataSpec(channels=channels, height=size[0], width=size[1], context=context, horizon=horizon)
-    kind = f"{len(files)} videos" if path.is_dir() else "video"
+    kind = f"{len(files)} video{'s' if len(files) != 1 else ''}" if path.is_dir() else "video"
     description = (
         f"{path.name}: {kind}, {sum(lengths)} frames at {size[0]}x{size[1]}x{channels}"
         f"{f' (every {frame_stride}th frame)' if frame_stride > 1 else ''}, {len(windows)} windows ({split} split)"
