@@ -1,0 +1,36 @@
+"""framecast's models: every family behind one call and one registry.
+
+    from framecast.models import create_model
+    model = create_model("predrnn", "small", channels=1, height=64, width=64)
+    prediction = model(context, horizon=10)  # (B, T, C, H, W) -> (B, 10, C, H, W), in [0, 1]
+
+Families, one file each: `convlstm`, `predrnn` (also `predrnn-v2`), `vit`; shared blocks in `layers`.
+Importing this package imports torch; the command line imports it only inside the commands that need it.
+"""
+
+from __future__ import annotations
+
+from framecast.models import convlstm, predrnn, vit  # noqa: F401  (importing a family registers it)
+from framecast.models.layers import FramePredictor
+from framecast.models.registry import (
+    PRESETS,
+    create_model,
+    list_models,
+    list_presets,
+    model_from_config,
+    model_summary,
+    options,
+    preset_config,
+)
+
+__all__ = [
+    "PRESETS",
+    "FramePredictor",
+    "create_model",
+    "list_models",
+    "list_presets",
+    "model_from_config",
+    "model_summary",
+    "options",
+    "preset_config",
+]

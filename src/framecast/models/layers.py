@@ -1,0 +1,399 @@
+"""Blocks shared by the model families: the predictor base class, patching, recurrent cells, the rollout.
+
+Every model is a `FramePredictor`: it answers
+
+    model(context, horizon, *, target=None, teacher_forcing=0.0, context_teacher_forcing=1.0)
+
+with `(B, horizon, C, H, W)` frames in [0, 1] and, after a training forward, leaves two optional tensors
+for the trainer on the module: `aux_loss` (a scalar to add to the loss, already weighted) and
+`context_prediction` (the model's own predictions of context frames 1..T-1, to be scored against them).
+
+Recurrent models (`RecurrentPredictor`) work in the space-to-depth domain: the frames are folded once into
+(C p², H/p, W/p) maps, the cells run on those, and the 1x1 head's output is fed back as it is, so nothing is
+unfolded and folded again inside the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from framecast.errors import UsageError
+
+#: Initial bias of every model's output head, a logit: sigmoid(-3) is about 0.05, a dark frame. Frames are mostly
+#: dark (Moving MNIST is 96% black); a head that starts at 0.5 everywhere sends the optimiser on a dash to
+#: all-black that saturates the sigmoid, where the digits' gradients vanish and training stalls (measured: tiny
+#: models never beat copy-last from bias 0, and overfit a batch in ~100 steps from -3).
+HEAD_BIAS = -3.0
+
+
+def init_head_bias(head: nn.Module) -> None:
+    """Start an output head at HEAD_BIAS."""
+    with torch.no_grad():
+        head.bias.fill_(HEAD_BIAS)
+
+
+def check_patch(height: int, width: int, patch: int, *, option: str = "patch") -> tuple[int, int]:
+    """The grid a frame of `height` x `width` makes at `patch`, or a UsageError when it does not divide."""
+    if patch < 1:
+        raise UsageError(f"{option} must be a positive integer, not {patch}")
+    if height % patch or width % patch:
+        raise UsageError(
+            f"a {height}x{width} frame cannot be cut into {patch}x{patch} patches",
+            f"use a frame size that is a multiple of {patch} (resize the data), or another {option}",
+        )
+    return height // patch, width // patch
+
+
+class SpaceToDepth(nn.Module):
+    """Fold each `patch` x `patch` block of pixels into channels: (*, C, H, W) -> (*, C p², H/p, W/p).
+
+    At patch 4 a 64x64 grey frame becomes a 16x16 map of 16 channels, so the recurrent cells convolve 16x
+    fewer positions while the receptive field of a 5x5 kernel covers 20x20 pixels. `inverse` undoes it.
+    """
+
+    def __init__(self, patch: int) -> None:
+        super().__init__()
+        self.patch = patch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.patch == 1:
+            return x
+        return F.pixel_unshuffle(x, self.patch)  # (*, C p², H/p, W/p), channel order (c, dy, dx)
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """(*, C p², H/p, W/p) -> (*, C, H, W)."""
+        if self.patch == 1:
+            return x
+        return F.pixel_shuffle(x, self.patch)
+
+    def extra_repr(self) -> str:
+        return f"patch={self.patch}"
+
+
+def _conv_input_only(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv` over [x, 0, ...]: the first step of a sequence, when the recurrent state is still all zeros.
+
+    Slicing the weight skips the multiplications by zero that a fused convolution over [x, h=0] would do.
+    """
+    return F.conv2d(x, conv.weight[:, : x.shape[1]], conv.bias, padding=conv.padding)
+
+
+class ConvLSTMCell(nn.Module):
+    """A convolutional LSTM cell (Shi et al., 2015).
+
+    The four gates come from one fused convolution over [input, hidden], in the order (i, f, o, g) so that
+    the three sigmoid gates are one contiguous slice. Optional: peephole terms (Hadamard weights, one per
+    channel and position as in the paper) and layer norm (per gate over channels and positions, then on the
+    cell state before its tanh).
+
+    Args:
+        in_channels: channels of the input map.
+        hidden: channels of the hidden and cell states.
+        kernel: side of the square gate kernel (odd, so that "same" padding is symmetric).
+        size: (height, width) of the maps; only the peephole weights need it.
+        peephole: add the peephole terms W_ci∘c, W_cf∘c, W_co∘c'.
+        layer_norm: normalise the gate pre-activations and the cell state the output reads.
+        forget_bias: initial bias of the forget gate; 1 lets gradients flow through c early in training.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden: int,
+        *,
+        kernel: int,
+        size: tuple[int, int],
+        peephole: bool = False,
+        layer_norm: bool = False,
+        forget_bias: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=kernel // 2)
+        self.peephole = nn.Parameter(torch.zeros(3, hidden, *size)) if peephole else None
+        self.gate_norm = nn.GroupNorm(4, 4 * hidden) if layer_norm else None
+        self.cell_norm = nn.GroupNorm(1, hidden) if layer_norm else None
+        with torch.no_grad():
+            # With layer norm the conv bias is mostly normalised away, so the forget bias lives in the norm.
+            bias = self.gate_norm.bias if layer_norm else self.gates.bias
+            bias[hidden : 2 * hidden].fill_(forget_bias)
+
+    def forward(
+        self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: x (B, Cin, h, w) and state (h, c) each (B, hidden, h, w), or None for zeros.
+
+        Returns:
+            The new (h, c).
+        """
+        n = self.hidden
+        if state is None:
+            gates = _conv_input_only(self.gates, x)  # (B, 4n, h, w)
+        else:
+            h, c = state
+            gates = self.gates(torch.cat([x, h], dim=1))  # (B, 4n, h, w)
+        # Under autocast the convolution runs in bf16/fp16; the gates and states stay in x's dtype (fp32).
+        gates = gates.to(x.dtype)
+        if self.gate_norm is not None:
+            gates = self.gate_norm(gates)
+        # split/chunk rather than slicing: their backward is one cat, where each slice's backward would fill a
+        # zero tensor of the full gate size.
+        pre_ifo, pre_g = gates.split([3 * n, n], dim=1)
+        g = torch.tanh(pre_g)
+        if self.peephole is None:
+            i, f, o = torch.sigmoid(pre_ifo).chunk(3, dim=1)  # one call for the three sigmoid gates
+            c_new = i * g if state is None else torch.addcmul(f * c, i, g)
+        else:
+            pre_if, pre_o = pre_ifo.split([2 * n, n], dim=1)
+            if state is not None:  # i and f look at the previous cell state (all zeros on the first step)
+                pre_if = pre_if + (self.peephole[:2] * c.unsqueeze(1)).flatten(1, 2)  # (B, 2, n, h, w) -> (B, 2n, ..)
+            i, f = torch.sigmoid(pre_if).chunk(2, dim=1)
+            c_new = i * g if state is None else torch.addcmul(f * c, i, g)
+            o = torch.sigmoid(pre_o + self.peephole[2] * c_new)  # o looks at the new cell state
+        # Layer norm (Ba et al.) normalises what the output reads, while the cell carries c itself on.
+        h_new = o * torch.tanh(c_new if self.cell_norm is None else self.cell_norm(c_new))
+        return h_new, c_new
+
+
+class SpatioTemporalLSTMCell(nn.Module):
+    """A spatiotemporal LSTM cell (PredRNN, Wang et al., 2017), with PredRNN-V2's decoupling increments.
+
+    Besides the temporal state (h, c) it updates a spatiotemporal memory m that the stack passes upward and
+    then, zig-zagging, from the top layer to the bottom one at the next step. The published cell convolves x,
+    h and m separately and sums the results per gate; here the sums are fused: one convolution over [x, h]
+    gives (i, f, g, o) and one over [x, m] gives (i', f', g'). That is the same function class with exactly
+    the same weight count, in two convolutions instead of three and with no separate additions.
+
+    Args:
+        in_channels: channels of the input map.
+        hidden: channels of h, c and m (m's channels must match between layers, so every layer has the same).
+        kernel: side of the square kernels.
+        layer_norm: normalise the gate pre-activations (per gate over channels and positions).
+        forget_bias: initial bias of both forget gates.
+    """
+
+    def __init__(
+        self, in_channels: int, hidden: int, *, kernel: int, layer_norm: bool = False, forget_bias: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.hidden = hidden
+        pad = kernel // 2
+        self.conv_xh = nn.Conv2d(in_channels + hidden, 4 * hidden, kernel, padding=pad)  # i, f, g, o
+        self.conv_xm = nn.Conv2d(in_channels + hidden, 3 * hidden, kernel, padding=pad)  # i', f', g'
+        # Their biases would duplicate those of the gates they feed, so they have none (as published).
+        self.conv_o = nn.Conv2d(2 * hidden, hidden, kernel, padding=pad, bias=False)
+        self.conv_last = nn.Conv2d(2 * hidden, hidden, 1, bias=False)
+        self.norm_xh = nn.GroupNorm(4, 4 * hidden) if layer_norm else None
+        self.norm_xm = nn.GroupNorm(3, 3 * hidden) if layer_norm else None
+        self.norm_o = nn.GroupNorm(1, hidden) if layer_norm else None
+        with torch.no_grad():
+            for conv, norm in ((self.conv_xh, self.norm_xh), (self.conv_xm, self.norm_xm)):
+                bias = norm.bias if norm is not None else conv.bias
+                bias[hidden : 2 * hidden].fill_(forget_bias)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None,
+        m: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step: x (B, Cin, h, w); state (h, c) and m each (B, hidden, h, w), None for zeros.
+
+        Returns:
+            h, c, m: the new states; delta_c, delta_m: the increments i*g and i'*g' (PredRNN-V2's decoupling
+            loss pushes them apart).
+        """
+        n = self.hidden
+        if state is None:
+            xh = _conv_input_only(self.conv_xh, x)  # (B, 4n, h, w)
+        else:
+            h, c = state
+            xh = self.conv_xh(torch.cat([x, h], dim=1))
+        xm = _conv_input_only(self.conv_xm, x) if m is None else self.conv_xm(torch.cat([x, m], 1))  # (B, 3n, ..)
+        # Under autocast the convolutions run in bf16/fp16; the gates and states stay in x's dtype (fp32).
+        xh, xm = xh.to(x.dtype), xm.to(x.dtype)
+        if self.norm_xh is not None:
+            xh, xm = self.norm_xh(xh), self.norm_xm(xm)
+
+        pre_if, pre_g, pre_o = xh.split([2 * n, n, n], dim=1)  # split, not slices: a cheaper backward
+        i, f = torch.sigmoid(pre_if).chunk(2, dim=1)
+        delta_c = i * torch.tanh(pre_g)
+        c_new = delta_c if state is None else torch.addcmul(delta_c, f, c)
+
+        pre_if_m, pre_g_m = xm.split([2 * n, n], dim=1)
+        i_m, f_m = torch.sigmoid(pre_if_m).chunk(2, dim=1)
+        delta_m = i_m * torch.tanh(pre_g_m)
+        m_new = delta_m if m is None else torch.addcmul(delta_m, f_m, m)
+
+        mem = torch.cat([c_new, m_new], dim=1)  # (B, 2n, h, w)
+        o_mem = self.conv_o(mem).to(x.dtype)
+        if self.norm_o is not None:
+            o_mem = self.norm_o(o_mem)
+        o = torch.sigmoid(pre_o + o_mem)
+        h_new = o * torch.tanh(self.conv_last(mem).to(x.dtype))
+        return h_new, c_new, m_new, delta_c, delta_m
+
+
+class FramePredictor(nn.Module):
+    """Base of every framecast model: the call signature, input checks and what a forward leaves behind.
+
+    Attributes:
+        config: the model's dataclass config; `dataclasses.asdict(config)` rebuilds it.
+        aux_loss: after a training forward, a scalar the trainer adds to its loss (already weighted), or None.
+        context_prediction: after a forward with `context_teacher_forcing < 1`, the model's predictions of
+            context frames 1..T-1, (B, T-1, C, H, W), for the trainer to score against them; else None.
+    """
+
+    #: Whether the model rolls forward frame by frame (and so uses teacher forcing at every step).
+    recurrent: bool = False
+    #: Whether `context_teacher_forcing < 1` (reverse scheduled sampling on the context) is understood.
+    supports_reverse_sampling: bool = False
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.aux_loss: torch.Tensor | None = None
+        self.context_prediction: torch.Tensor | None = None
+
+    def forward(
+        self,
+        context: torch.Tensor,
+        horizon: int,
+        *,
+        target: torch.Tensor | None = None,
+        teacher_forcing: float = 0.0,
+        context_teacher_forcing: float = 1.0,
+    ) -> torch.Tensor:
+        """Predict `horizon` frames after `context`.
+
+        Args:
+            context: (B, T, C, H, W) frames in [0, 1].
+            horizon: how many frames to predict, any positive int.
+            target: (B, horizon, C, H, W) ground truth, only while training.
+            teacher_forcing: probability, per sample and step, of feeding the ground-truth frame instead of
+                the model's own prediction. At 0 the target has no influence at all.
+            context_teacher_forcing: probability, per sample and step, of feeding context frame t (t >= 1)
+                rather than the model's prediction of it: reverse scheduled sampling (PredRNN-V2). 1 is
+                ordinary encoding.
+
+        Returns:
+            (B, horizon, C, H, W) predictions in [0, 1].
+        """
+        raise NotImplementedError
+
+    def check_inputs(
+        self,
+        context: torch.Tensor,
+        horizon: int,
+        target: torch.Tensor | None,
+        teacher_forcing: float,
+        context_teacher_forcing: float,
+    ) -> None:
+        """Raise a UsageError naming what does not match the model's config."""
+        cfg = self.config
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise UsageError(f"horizon must be a positive integer, not {horizon!r}")
+        if context.dim() != 5 or context.shape[1] < 1:
+            raise UsageError(
+                f"context must be (batch, frames, channels, height, width) with at least one frame, "
+                f"got shape {tuple(context.shape)}"
+            )
+        frame = (cfg.channels, cfg.height, cfg.width)
+        if tuple(context.shape[2:]) != frame:
+            raise UsageError(
+                f"{cfg.name} was built for {cfg.channels}x{cfg.height}x{cfg.width} frames (channels x height x "
+                f"width), got {'x'.join(map(str, context.shape[2:]))}",
+                "resize or convert the frames, or build the model with matching channels/height/width",
+            )
+        if target is not None and tuple(target.shape) != (context.shape[0], horizon, *frame):
+            raise UsageError(
+                f"target must be {(context.shape[0], horizon, *frame)} (batch, horizon, C, H, W), "
+                f"got {tuple(target.shape)}"
+            )
+        if not 0.0 <= teacher_forcing <= 1.0 or not 0.0 <= context_teacher_forcing <= 1.0:
+            raise UsageError("teacher_forcing and context_teacher_forcing are probabilities in [0, 1]")
+        if teacher_forcing > 0 and target is None and horizon > 1:
+            raise UsageError("teacher_forcing > 0 needs the target frames")
+        if context_teacher_forcing < 1 and not self.supports_reverse_sampling:
+            raise UsageError(f"{cfg.name} has no reverse scheduled sampling (context_teacher_forcing must be 1)")
+
+
+def bernoulli_mask(batch: int, steps: int, p: float, device: torch.device) -> torch.Tensor:
+    """(batch, steps, 1, 1, 1) booleans, True with probability p: one draw per sample and step, made once."""
+    return torch.rand(batch, steps, 1, 1, 1, device=device) < p
+
+
+class RecurrentPredictor(FramePredictor):
+    """A recurrent model rolled forward frame by frame in the space-to-depth domain.
+
+    Subclasses set `self.patch` (a SpaceToDepth), `self.head` (hidden -> C p² logits) and implement
+    `step(x, state) -> (top hidden, state)` with `state=None` meaning all zeros, and may override
+    `begin()` / `finish()` to collect per-step extras (PredRNN-V2's decoupling loss).
+    """
+
+    recurrent = True
+    supports_reverse_sampling = True
+
+    def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        """Called before a rollout."""
+
+    def finish(self) -> None:
+        """Called after a rollout; sets `self.aux_loss` where the model has one."""
+
+    def forward(
+        self,
+        context: torch.Tensor,
+        horizon: int,
+        *,
+        target: torch.Tensor | None = None,
+        teacher_forcing: float = 0.0,
+        context_teacher_forcing: float = 1.0,
+    ) -> torch.Tensor:
+        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
+        self.aux_loss = None
+        self.context_prediction = None
+        batch, frames_in = context.shape[:2]
+        device = context.device
+
+        x_ctx = self.patch(context)  # (B, T, C p², h, w)
+        # Ground truth is touched only when it can be fed: with teacher_forcing 0 it has no path to the output.
+        use_target = target is not None and teacher_forcing > 0 and horizon > 1
+        x_tgt = self.patch(target[:, : horizon - 1]) if use_target else None  # (B, horizon-1, C p², h, w)
+        tgt_mask = bernoulli_mask(batch, horizon - 1, teacher_forcing, device) if use_target else None
+        reverse = context_teacher_forcing < 1 and frames_in > 1
+        ctx_mask = bernoulli_mask(batch, frames_in - 1, context_teacher_forcing, device) if reverse else None
+
+        self.begin()
+        state = None
+        pred = None  # the model's prediction of the frame the next step reads
+        outputs: list[torch.Tensor] = []
+        context_outputs: list[torch.Tensor] = []
+        for t in range(frames_in + horizon - 1):
+            if t < frames_in:
+                x = x_ctx[:, t]
+                if reverse and t > 0:
+                    x = torch.where(ctx_mask[:, t - 1], x, pred)
+            else:
+                k = t - frames_in  # the step reads future frame k, predicted at the previous step
+                if not use_target:
+                    x = pred
+                elif teacher_forcing >= 1:
+                    x = x_tgt[:, k]
+                else:
+                    x = torch.where(tgt_mask[:, k], x_tgt[:, k], pred)
+            top, state = self.step(x, state)
+            # The head runs only where a prediction is used: the future, and the context under reverse sampling.
+            if t >= frames_in - 1 or reverse:
+                pred = torch.sigmoid(self.head(top).to(x_ctx.dtype))  # (B, C p², h, w), fed back in x's dtype
+                (outputs if t >= frames_in - 1 else context_outputs).append(pred)
+        self.finish()
+        if context_outputs:
+            self.context_prediction = self.patch.inverse(torch.stack(context_outputs, 1))  # (B, T-1, C, H, W)
+        return self.patch.inverse(torch.stack(outputs, 1))  # (B, horizon, C p², h, w) -> (B, horizon, C, H, W)
