@@ -1,0 +1,480 @@
+"""Downloading dataset files: mirrors tried in order, resumable, checked, renamed into place only when good.
+
+A file is described by a :class:`FileSpec` (name, md5, size when known); :func:`download_files` fetches a list of
+them into a folder from a list of mirror base URLs, and :func:`download_dataset` does it for a named dataset of
+:data:`DATASETS` into ``paths.dataset_dir(name)``. For each file:
+
+- a file already there with the right checksum is kept (unless ``force``);
+- bytes are streamed to ``<name>.part`` and the file is renamed to its own name only after its md5 matches;
+- a ``.part`` left by an interrupted run, or by a connection that dropped half-way, is resumed with an HTTP
+  Range request (a server that ignores Range sends the whole file again, and the download starts over);
+- a dropped or timed-out connection is retried by resuming; a mirror that refuses, is missing the file or keeps
+  failing gives way to the next one;
+- a checksum mismatch deletes the bad file and, when no mirror gives a good copy, raises :class:`DataError`
+  with the file, the expected and the actual md5;
+- ``FRAMECAST_OFFLINE=1`` refuses before any connection is opened (:class:`OfflineError`);
+- ``FRAMECAST_MIRROR`` (comma-separated base URLs) replaces the built-in mirrors of every dataset.
+
+Only the standard library is used for HTTP, so this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from framecast import paths
+from framecast.errors import DataError, DownloadError, OfflineError, UsageError, unknown_name
+
+#: Environment variable holding mirror base URLs (comma separated) that replace the built-in ones.
+MIRROR_ENV = "FRAMECAST_MIRROR"
+
+#: Seconds to wait for a connection, and for each read once connected.
+DEFAULT_TIMEOUT = 30.0
+
+#: Tries of one mirror in a row that bring no new bytes before the next mirror is tried.
+DEFAULT_ATTEMPTS = 3
+
+_CHUNK = 1 << 20  # bytes read and written at a time
+
+#: Called with (file name, bytes so far, total bytes or None) as a download goes.
+ProgressCallback = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file to fetch: its name on the mirrors and on disk, its md5, and its size when known."""
+
+    name: str
+    md5: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset that `framecast download` knows: its files and the mirrors that serve them, in order."""
+
+    name: str
+    description: str
+    files: tuple[FileSpec, ...]
+    mirrors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """What became of one file."""
+
+    name: str
+    path: Path
+    bytes: int
+    md5: str
+    skipped: bool  # already present with the right checksum: nothing fetched
+    url: str | None  # where it came from; None when skipped
+    resumed_from: int = 0  # bytes of an earlier partial download that were kept
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        description="MNIST handwritten digits, the four idx files (about 11 MB)",
+        files=(
+            FileSpec("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422),
+            FileSpec("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28_881),
+            FileSpec("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1_648_877),
+            FileSpec("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4_542),
+        ),
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ),
+    ),
+    "moving-mnist": DatasetSpec(
+        name="moving-mnist",
+        description="the standard Moving MNIST test set, mnist_test_seq.npy: (20, 10000, 64, 64) uint8 (about 820 MB)",
+        files=(FileSpec("mnist_test_seq.npy", "be083ec986bfe91a449d63653c411eb2"),),
+        mirrors=(
+            "https://www.cs.toronto.edu/~nitish/unsupervised_video/",
+            "http://www.cs.toronto.edu/~nitish/unsupervised_video/",
+        ),
+    ),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of a downloadable dataset.
+
+    Raises:
+        UsageError: for an unknown name, suggesting the closest one.
+    """
+    if name not in DATASETS:
+        raise unknown_name("dataset", name, tuple(DATASETS))
+    return DATASETS[name]
+
+
+def mirrors_from_env() -> list[str] | None:
+    """Mirror base URLs from FRAMECAST_MIRROR, or None when it is unset.
+
+    Raises:
+        UsageError: when a URL is not http(s).
+    """
+    value = os.environ.get(MIRROR_ENV, "").strip()
+    if not value:
+        return None
+    bases = [part.strip() for part in value.split(",") if part.strip()]
+    for base in bases:
+        if not re.match(r"^https?://[^/\s]+", base):
+            raise UsageError(
+                f"{MIRROR_ENV} holds '{base}', which is not an http(s) URL",
+                f"set {MIRROR_ENV} to base URLs such as https://example.org/mnist/, separated by commas",
+            )
+    return bases
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _url(base: str, name: str) -> str:
+    return base.rstrip("/") + "/" + name
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for people: 'connection refused', 'HTTP 404 Not Found', 'timed out'."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}".strip()
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+        if not isinstance(exc, BaseException):  # pragma: no cover - URLError with a text reason
+            return str(exc)
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host not found"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, http.client.IncompleteRead | _ShortRead):
+        return "connection dropped mid-file"
+    if isinstance(exc, ConnectionError):
+        return "connection dropped"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error ({exc.reason or exc})"
+    return str(exc) or type(exc).__name__
+
+
+class _ShortRead(Exception):
+    """The server closed the connection before sending every byte it announced."""
+
+
+class _Restart(Exception):
+    """The partial file cannot be continued (a bad Content-Range): start again from byte 0."""
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """Errors that retrying the same mirror will not cure: try the next mirror at once."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code not in (408, 429) and exc.code < 500
+    if isinstance(exc, urllib.error.URLError):
+        reason = exc.reason
+        return isinstance(reason, ConnectionRefusedError | socket.gaierror | ssl.SSLError | str)
+    return False
+
+
+def _content_range_start(value: str | None) -> int | None:
+    match = re.match(r"^\s*bytes\s+(\d+)-\d+/(\d+|\*)\s*$", value or "")
+    return int(match.group(1)) if match else None
+
+
+def _fetch_once(
+    spec: FileSpec,
+    url: str,
+    part: Path,
+    *,
+    timeout: float,
+    progress: ProgressCallback | None,
+    announce: Callable[[str], None] | None,
+) -> None:
+    """One request: continue `part` from its current size (or start it), until the server stops sending.
+
+    Raises:
+        urllib.error.URLError, OSError, http.client.HTTPException, _ShortRead: the attempt failed (the bytes
+            received so far stay in `part`).
+        _Restart: the partial file must be discarded.
+        DownloadError: the disk is full or cannot be written.
+    """
+    offset = part.stat().st_size if part.exists() else 0
+    from framecast import __version__
+
+    headers = {"User-Agent": f"framecast/{__version__}", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        if offset and response.status == 206:
+            if _content_range_start(response.headers.get("Content-Range")) != offset:
+                raise _Restart(f"{url} answered a range request with the wrong bytes")
+        else:
+            offset = 0  # a server that ignores Range sends the whole file: start over
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else spec.size
+        if announce is not None:
+            announce(url)
+        if total is not None:
+            _check_space(part.parent, total - offset, spec.name)
+        done = offset
+        if progress is not None:
+            progress(spec.name, done, total)
+        with open(part, "ab" if offset else "wb") as f:
+            while True:
+                block = response.read(_CHUNK)
+                if not block:
+                    break
+                try:
+                    f.write(block)
+                except OSError as exc:
+                    raise DownloadError(
+                        f"cannot write {part}: {exc.strerror or exc}",
+                        "free some disk space, or set FRAMECAST_HOME to a folder on a larger disk",
+                    ) from None
+                done += len(block)
+                if progress is not None:
+                    progress(spec.name, done, total)
+            f.flush()
+            os.fsync(f.fileno())
+        if total is not None and done < total:
+            raise _ShortRead(f"{done} of {total} bytes")
+
+
+def _check_space(folder: Path, needed: int, name: str) -> None:
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise DownloadError(
+            f"not enough disk space for {name}: it needs {needed / 1e6:.0f} MB, {folder} has {free / 1e6:.0f} MB free",
+            "free some disk space, or set FRAMECAST_HOME to a folder on a larger disk",
+        )
+
+
+def _fetch(
+    spec: FileSpec,
+    dest: Path,
+    mirrors: Sequence[str],
+    *,
+    timeout: float,
+    attempts: int,
+    backoff: float,
+    progress: ProgressCallback | None,
+    notify: Callable[[str], None] | None,
+) -> Downloaded:
+    """Fetch one file from the first mirror that gives a good copy."""
+    target = dest / spec.name
+    part = dest / f"{spec.name}.part"
+    failures: list[str] = []  # "url: reason", for the error message when every mirror fails
+    mismatch: tuple[str, str] | None = None  # (url, md5) of the last copy that failed the checksum
+    kept = part.stat().st_size if part.exists() else 0  # bytes of an earlier run's partial download
+
+    def size() -> int:
+        return part.stat().st_size if part.exists() else 0
+
+    def announce(url: str) -> None:
+        if notify is not None:
+            have = size()
+            notify(
+                f"resuming {spec.name} at byte {have:,} from {url}" if have else f"downloading {spec.name} from {url}"
+            )
+
+    for base in mirrors:
+        url = _url(base, spec.name)
+        continued = size() > 0  # this mirror continues bytes that came from elsewhere
+        tries_without_progress = 0
+        restarted = False
+        while True:
+            before = size()
+            try:
+                _fetch_once(spec, url, part, timeout=timeout, progress=progress, announce=announce)
+            except _Restart:
+                part.unlink(missing_ok=True)
+                kept = 0
+                if restarted:
+                    failures.append(f"{url}: answers range requests with the wrong bytes")
+                    break
+                restarted = True
+                continue
+            except urllib.error.HTTPError as exc:
+                if exc.code == 416 and before:  # nothing after our offset: the partial file may be whole already
+                    pass
+                elif _is_permanent(exc):
+                    failures.append(f"{url}: {_describe(exc)}")
+                    break
+                else:
+                    tries_without_progress += 1
+                    if tries_without_progress >= attempts:
+                        failures.append(f"{url}: {_describe(exc)} ({attempts} tries)")
+                        break
+                    time.sleep(backoff * tries_without_progress)
+                    continue
+            except (urllib.error.URLError, OSError, http.client.HTTPException, _ShortRead) as exc:
+                if _is_permanent(exc):
+                    failures.append(f"{url}: {_describe(exc)}")
+                    break
+                # a dropped or stalled connection: resume where it stopped; give up only when tries bring nothing
+                tries_without_progress = 0 if size() > before else tries_without_progress + 1
+                if tries_without_progress >= attempts:
+                    failures.append(f"{url}: {_describe(exc)} ({attempts} tries)")
+                    break
+                time.sleep(backoff * tries_without_progress)
+                continue
+            got = file_md5(part)
+            if got == spec.md5:
+                os.replace(part, target)
+                if failures and notify is not None:
+                    notify(f"{spec.name}: fetched from {url} after " + "; ".join(failures))
+                return Downloaded(spec.name, target, target.stat().st_size, got, False, url, kept)
+            part.unlink()
+            if continued and not restarted:
+                # the bytes continued from before may be what is wrong: fetch the whole file once more from here
+                restarted, continued, kept = True, False, 0
+                continue
+            mismatch = (url, got)
+            failures.append(f"{url}: wrong checksum (md5 {got})")
+            break
+    if mismatch is not None:
+        url, got = mismatch
+        raise DataError(
+            f"{spec.name} failed its checksum: expected md5 {spec.md5}, got {got} (from {url}); "
+            "the bad file was deleted",
+            f"the mirror may serve a damaged or changed file: try again later, or set {MIRROR_ENV} to another mirror",
+        )
+    raise DownloadError(
+        f"could not download {spec.name}; tried " + "; ".join(failures),
+        "check the network connection and try again (a partial download is kept and resumed), or set "
+        f"{MIRROR_ENV} to mirrors that work, separated by commas",
+    )
+
+
+def download_files(
+    specs: Sequence[FileSpec],
+    dest: str | os.PathLike[str],
+    mirrors: Sequence[str],
+    *,
+    force: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    attempts: int = DEFAULT_ATTEMPTS,
+    backoff: float = 1.0,
+    progress: ProgressCallback | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> list[Downloaded]:
+    """Fetch files into a folder, keeping those already there with the right checksum.
+
+    Args:
+        specs: the files, each with its md5 (and size, when known).
+        dest: the folder (created when missing); files keep their names there.
+        mirrors: base URLs tried in order; a file's URL is the base joined with its name.
+        force: fetch every file again, even those already present and good.
+        timeout: seconds to wait to connect and for each read.
+        attempts: tries of one mirror in a row that bring no new bytes before moving to the next mirror.
+        backoff: seconds to wait before a retry, times the number of fruitless tries so far.
+        progress: called with (file name, bytes so far, total bytes or None) as bytes arrive.
+        notify: called with a line for people (which mirror, resumed downloads, mirrors that failed).
+
+    Returns:
+        One :class:`Downloaded` per spec, in order.
+
+    Raises:
+        OfflineError: when FRAMECAST_OFFLINE forbids the network and a file is missing (no connection is made).
+        DataError: when no mirror gives a copy with the right checksum (the bad copy is deleted).
+        DownloadError: when every mirror fails, or the disk cannot take the file.
+    """
+    folder = paths.ensure(Path(dest).expanduser())
+    results: dict[str, Downloaded] = {}
+    missing: list[FileSpec] = []
+    for spec in specs:
+        target = folder / spec.name
+        if force:
+            (folder / f"{spec.name}.part").unlink(missing_ok=True)  # start over, not from an old partial
+        elif target.is_file():
+            if spec.size is not None and target.stat().st_size != spec.size:
+                problem = f"has {target.stat().st_size:,} bytes, expected {spec.size:,}"
+            else:
+                md5 = file_md5(target)
+                if md5 == spec.md5:
+                    results[spec.name] = Downloaded(spec.name, target, target.stat().st_size, md5, True, None)
+                    continue
+                problem = f"has md5 {md5}, expected {spec.md5}"
+            if notify is not None:
+                notify(f"{spec.name}: the file already there {problem}: fetching it again")
+        missing.append(spec)
+    if missing and paths.offline():
+        names = ", ".join(spec.name for spec in missing)
+        raise OfflineError(
+            f"FRAMECAST_OFFLINE is set, so {names} cannot be downloaded",
+            f"unset FRAMECAST_OFFLINE (or set it to 0) to allow the download, or copy the files into {folder}",
+        )
+    if missing and not mirrors:
+        raise DownloadError("no mirror to download from", f"set {MIRROR_ENV} to one or more base URLs")
+    for spec in missing:
+        results[spec.name] = _fetch(
+            spec,
+            folder,
+            mirrors,
+            timeout=timeout,
+            attempts=attempts,
+            backoff=backoff,
+            progress=progress,
+            notify=notify,
+        )
+    return [results[spec.name] for spec in specs]
+
+
+def download_dataset(
+    name: str,
+    *,
+    force: bool = False,
+    mirrors: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: ProgressCallback | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> list[Downloaded]:
+    """Fetch a dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``.
+
+    Args:
+        name: ``mnist`` or ``moving-mnist``.
+        force: fetch again even when the files are present and good.
+        mirrors: base URLs to use instead of FRAMECAST_MIRROR or the dataset's own mirrors.
+        timeout: seconds to wait to connect and for each read.
+        progress: see :func:`download_files`.
+        notify: see :func:`download_files`.
+
+    Returns:
+        One :class:`Downloaded` per file of the dataset.
+
+    Raises:
+        UsageError: for an unknown dataset name or a bad FRAMECAST_MIRROR.
+        OfflineError, DataError, DownloadError: see :func:`download_files`.
+    """
+    spec = dataset_spec(name)
+    bases = list(mirrors) if mirrors is not None else (mirrors_from_env() or list(spec.mirrors))
+    return download_files(
+        spec.files,
+        paths.dataset_dir(spec.name),
+        bases,
+        force=force,
+        timeout=timeout,
+        progress=progress,
+        notify=notify,
+    )
