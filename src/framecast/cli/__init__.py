@@ -64,6 +64,16 @@ def _register() -> None:
 _register()
 
 
+def _optional_value(args: list[str], option: str, implied: str) -> list[str]:
+    """Let `option` stand alone (`--resume`) or take a value (`--resume RUN`): typer options need a value."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == option and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(implied)
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line with `argv` and return the exit code, applying the error contract.
 
@@ -74,7 +84,7 @@ def run(argv: list[str] | None = None) -> int:
     from framecast.cli import _output
     from framecast.errors import FramecastError
 
-    args = sys.argv[1:] if argv is None else list(argv)
+    args = _optional_value(sys.argv[1:] if argv is None else list(argv), "--resume", "latest")
     try:
         result = app(args=args, prog_name="framecast", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0

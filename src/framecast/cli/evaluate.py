@@ -1,19 +1,109 @@
-"""`framecast eval`."""
+"""`framecast eval`: score a checkpoint (and the naive baselines) on a split of a dataset."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
-from framecast.cli._common import examples
+from framecast.cli._common import Channels, Classes, FrameStride, Json, Limit, Size, examples
 
-HELP = "evaluating checkpoints."
+HELP = "Score a trained model on a dataset split (MSE, MAE, PSNR, SSIM per horizon step) beside naive baselines."
+
+EPILOG = examples(
+    "framecast eval --model convlstm --split test --baseline copy-last,zeros",
+    "framecast eval --checkpoint run/best.safetensors --data clips/ --split val --next-frame",
+    "framecast eval --model predrnn --limit 500 --save 8 --json > scores.json",
+    "framecast eval --baseline zeros --split test     # the baselines alone",
+)
+
+METRICS = ("mse", "mse_pixel", "mae", "mae_pixel", "psnr", "ssim")
 
 
-def command() -> None:
-    from framecast.cli._notbuilt import not_built
+def command(
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Newest finished run of this model.")] = None,
+    checkpoint: Annotated[
+        Optional[Path], typer.Option("--checkpoint", "-c", help="A .safetensors file or a run folder.")
+    ] = None,
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset name or path.")] = "moving-mnist",
+    split: Annotated[str, typer.Option("--split", help="val, test, or all (a path's every clip).")] = "test",
+    limit: Limit = None,
+    baseline: Annotated[
+        Optional[str], typer.Option("--baseline", help="copy-last, zeros, or both: copy-last,zeros.")
+    ] = None,
+    next_frame: Annotated[bool, typer.Option("--next-frame", help="Also score one-step-ahead prediction.")] = False,
+    save: Annotated[
+        int, typer.Option("--save", min=0, help="Keep N sequences (context, truth, prediction) in an .npz.")
+    ] = 0,
+    save_to: Annotated[
+        Optional[Path], typer.Option("--save-to", help="Where --save writes (default: predictions.npz in the run).")
+    ] = None,
+    context: Annotated[
+        Optional[int], typer.Option("--context", min=1, help="Frames seen (default: the checkpoint's).")
+    ] = None,
+    horizon: Annotated[
+        Optional[int], typer.Option("--horizon", min=1, help="Frames predicted (default: the checkpoint's).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Sequences per batch.")] = 32,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="auto, fp32, bf16 or fp16.")] = "fp32",
+    channels: Channels = None,
+    size: Size = None,
+    frame_stride: FrameStride = 1,
+    classes: Classes = None,
+    json_out: Json = False,
+) -> None:
+    from framecast.cli import _output
+    from framecast.cli._common import parse_classes, parse_size
+    from framecast.cli._eval_run import run_eval
 
-    raise not_built("eval", "evaluating checkpoints")
+    report = run_eval(
+        model=model,
+        checkpoint=checkpoint,
+        data=data,
+        split=split,
+        limit=limit,
+        baselines=[b.strip() for b in baseline.split(",") if b.strip()] if baseline else [],
+        next_frame=next_frame,
+        save=save,
+        save_to=save_to,
+        context=context,
+        horizon=horizon,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        channels=channels,
+        size=parse_size(size),
+        frame_stride=frame_stride,
+        classes=parse_classes(classes),
+        show_progress=not json_out,
+    )
+    if json_out:
+        _output.emit_json(report)
+        return
+    out = _output.out()
+    out.print(f"[bold]{report['data']}[/]", highlight=False)
+    t = _output.table(
+        f"{report['sequences']} sequences, {report['context']} -> {report['horizon']} frames", ["predictor", *METRICS]
+    )
+    for who, scores in report["results"].items():
+        for task in ("rollout", "next_frame"):
+            if task in scores:
+                label = who if task == "rollout" else f"{who} (next frame)"
+                t.add_row(
+                    label, *(f"{scores[task][m]:.4f}" if m == "ssim" else f"{scores[task][m]:.3f}" for m in METRICS)
+                )
+    out.print(t)
+    main = next(iter(report["results"].values()))["rollout"]
+    steps = _output.table("per horizon step (first predictor)", ["step", "mse", "psnr", "ssim"])
+    per_step = main["per_step"]
+    for i, (m, p, s) in enumerate(zip(per_step["mse"], per_step["psnr"], per_step["ssim"], strict=True)):
+        steps.add_row(str(i + 1), f"{m:.3f}", f"{p:.3f}", f"{s:.4f}")
+    out.print(steps)
+    if report.get("saved"):
+        out.print(f"saved {report['saved']}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval", help=HELP, epilog=examples("framecast eval --help"))(command)
+    app.command("eval", help=HELP, epilog=EPILOG)(command)

@@ -1,0 +1,226 @@
+"""Checkpoints and runs: save, load and find them.
+
+A run lives in ``<data dir>/runs/<model>/<run id>/`` and holds ``config.json``, ``best.safetensors``,
+``last.safetensors``, ``state.pt``, ``metrics.csv`` and ``curves.png``. Weights are safetensors with the
+model's name, config and data spec in the file's metadata, so a lone ``.safetensors`` file rebuilds its model.
+Loading never unpickles anything: weights are safetensors and ``state.pt`` is read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framecast import _fs, paths
+from framecast.errors import CheckpointError, InputError, UsageError
+
+WEIGHT_FILES = ("best.safetensors", "last.safetensors")
+METADATA_KEY = "framecast"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model, ready for inference, and what it was trained on."""
+
+    model: Any  # torch.nn.Module
+    name: str  # registry name of the model
+    config: dict[str, Any]  # the model's config
+    spec: dict[str, int]  # channels, height, width, context, horizon
+    path: Path  # the weights file
+    run_dir: Path | None  # the run it came from, when it has one
+    meta: dict[str, Any]  # the rest of the metadata (framecast version, epoch, metrics)
+
+
+def save_weights(model: Any, path: Path, meta: dict[str, Any]) -> None:
+    """Atomically write a model's weights as safetensors with `meta` (JSON) in the file's metadata."""
+    from safetensors.torch import save_file
+
+    module = getattr(model, "module", model)  # unwrap DDP / compiled models
+    module = getattr(module, "_orig_mod", module)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+    with _fs.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, default=str)})
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The framecast metadata of a safetensors file, without loading its tensors.
+
+    Raises:
+        CheckpointError: when the file is not a readable safetensors file or not framecast's.
+    """
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+    except Exception as exc:  # safetensors raises its own error types for damaged headers
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint ({type(exc).__name__}: {exc})",
+            "the file is corrupt or of another kind; train again or point at another checkpoint",
+        ) from None
+    if raw is None:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a framecast checkpoint (no framecast metadata)",
+            "give a .safetensors file written by `framecast train`",
+        )
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path} has damaged framecast metadata", "train again") from None
+
+
+def load_checkpoint(path: Path, device: str | Any = "cpu") -> Checkpoint:
+    """Rebuild a model from a weights file (or a run folder, taking its best weights) and load its weights.
+
+    Raises:
+        InputError: the path does not exist.
+        CheckpointError: the file is corrupt, not framecast's, or does not fit its model.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from framecast.models import model_from_config
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputError(f"checkpoint {path} does not exist", "check the path, or use --model NAME")
+    run_dir = None
+    if path.is_dir():
+        run_dir = path
+        path = next((path / f for f in WEIGHT_FILES if (path / f).is_file()), None)
+        if path is None:
+            raise CheckpointError(f"{run_dir} holds no weights ({', '.join(WEIGHT_FILES)})", "train it first")
+    elif (path.parent / "config.json").is_file():
+        run_dir = path.parent
+    meta = read_meta(path)
+    try:
+        name, config, spec = meta["model"], meta["config"], meta["spec"]
+    except KeyError as exc:
+        raise CheckpointError(f"{path} lacks '{exc.args[0]}' in its metadata", "train again") from None
+    model = model_from_config(name, config)
+    try:
+        state = load_file(str(path))
+    except Exception as exc:
+        raise CheckpointError(f"{path} is corrupt ({type(exc).__name__}: {exc})", "train again") from None
+    try:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise CheckpointError(f"{path} does not fit a {name} model ({first})", "train again") from None
+    model.to(torch.device(device) if isinstance(device, str) else device).eval()
+    return Checkpoint(model=model, name=name, config=config, spec=spec, path=path, run_dir=run_dir, meta=meta)
+
+
+# ---------------------------------------------------------------------------------------------------- runs
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The config.json of a run ({} when unreadable: a run killed before its first write)."""
+    try:
+        return json.loads((run_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def list_runs(model: str | None = None) -> list[Path]:
+    """Run folders, newest first (by the time their config.json was last written)."""
+    root = paths.runs_dir()
+    if not root.is_dir():
+        return []
+    pattern = f"{model}/*" if model else "*/*"
+    runs = [p for p in root.glob(pattern) if (p / "config.json").is_file()]
+    return sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True)
+
+
+def newest_finished_run(model: str) -> Path | None:
+    """The newest run of `model` that finished (completed or stopped early) and has best weights."""
+    for run in list_runs(model):
+        if read_run_config(run).get("status") in ("finished", "stopped early") and (run / WEIGHT_FILES[0]).is_file():
+            return run
+    return None
+
+
+def resolve_run(ref: str, model: str | None = None) -> Path:
+    """A run named by path, by `<model>/<id>`, or by id alone (searched among all models).
+
+    Raises:
+        UsageError: when nothing matches or the id is ambiguous.
+    """
+    path = Path(ref).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    root = paths.runs_dir()
+    candidates = [root / ref] if "/" in ref else [p for p in root.glob(f"{model or '*'}/{ref}") if p.is_dir()]
+    candidates = [c for c in candidates if (c / "config.json").is_file()]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise UsageError(f"no run named '{ref}'", "list runs with `framecast runs`")
+    raise UsageError(f"'{ref}' names several runs", "give it as <model>/<run id>")
+
+
+def new_run_dir(model: str, name: str | None) -> Path:
+    """A fresh run folder: `name` if given (it must be new), else the current time."""
+    import time
+
+    root = paths.ensure(paths.runs_dir() / model)
+    if name:
+        if "/" in name or name.startswith("."):
+            raise UsageError(f"run name '{name}' is not a plain folder name", "use letters, digits, - and _")
+        run = root / name
+        if run.exists():
+            raise UsageError(f"a {model} run named '{name}' exists", "pick another --name, or --resume it")
+        run.mkdir()
+        return run
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        run = root / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            run.mkdir()
+            return run
+        except FileExistsError:
+            continue
+    raise UsageError("could not create a run folder", "pass --name")  # pragma: no cover
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Atomically write a JSON document."""
+    _fs.write_text(path, json.dumps(document, indent=2, default=str) + "\n")
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def size_of(path: Path) -> int:
+    return os.path.getsize(path)
+
+
+def resolve_model(name: str) -> Path:
+    """The weights `--model NAME` means: the best checkpoint of the newest finished run of that model.
+
+    Raises:
+        UsageError: for an unknown model name.
+        CheckpointError: when there is no finished run of it, saying how to train one.
+    """
+    from framecast.errors import unknown_name
+    from framecast.models import list_models
+
+    if name not in list_models():
+        raise unknown_name("model", name, tuple(list_models()))
+    run = newest_finished_run(name)
+    if run is None:
+        raise CheckpointError(
+            f"no finished {name} run to use",
+            f"train one with `framecast train --model {name}`, or give --checkpoint PATH",
+        )
+    return run / WEIGHT_FILES[0]

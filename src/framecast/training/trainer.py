@@ -1,0 +1,630 @@
+"""The training loop: optimiser, schedule, early stopping, mixed precision, checkpoints, resume, DDP.
+
+A run writes into its folder (see framecast.checkpoints) after every epoch, each file atomically:
+``last.safetensors`` and ``state.pt`` (optimiser, scheduler, scaler, RNG states, epoch and step) always,
+``best.safetensors`` when the validation metric improves, and ``config.json``, ``metrics.csv``, ``curves.png``.
+SIGINT and SIGTERM (what batch schedulers send) stop the loop at the next step boundary, save the state there,
+and raise :class:`Interrupted`; ``--resume`` continues from that exact step, so an interrupted run ends with the
+same weights as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from framecast import __version__
+from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, save_weights, write_json
+from framecast.errors import FramecastError, UsageError
+from framecast.training.distributed import DistInfo, ShardSampler, any_rank, gather_objects
+
+OPTIMIZERS = ("adamw", "adam")
+LR_SCHEDULES = ("onecycle", "cosine", "plateau", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class Interrupted(FramecastError):
+    """Training stopped by a signal after saving its state (exit 130)."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainOptions:
+    """Everything a run needs; stored in config.json so `--resume` restores it."""
+
+    model: str  # registry name
+    preset: str = "small"  # tiny, small or base
+    overrides: dict[str, Any] = field(default_factory=dict)  # model options that differ from the preset
+    data: str = "moving-mnist"  # dataset name or path
+    channels: int | None = None  # video frames: 1 grey, 3 RGB
+    size: list[int] | None = None  # video frames resized to (H, W)
+    frame_stride: int = 1  # keep every Nth video frame
+    classes: list[str] | None = None  # class folders of a video folder
+    digits: str | None = None  # digits of generated Moving MNIST (None: downloaded, else embedded)
+    context: int = 10  # frames seen
+    horizon: int = 10  # frames predicted
+    epochs: int = 10  # passes over the training data
+    max_steps: int | None = None  # stop after this many optimiser steps in all
+    train_size: int | None = None  # training sequences per epoch (generated data: 10,000 by default)
+    val_size: int | None = 256  # validation sequences scored each epoch (None: all)
+    batch_size: int = 16  # sequences per step on each process
+    lr: float = 1e-3  # peak learning rate
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay
+    optimizer: str = "adamw"  # adamw or adam
+    schedule: str = "onecycle"  # onecycle, cosine, plateau (reduce on plateau of the validation metric), constant
+    patience: int | None = None  # early stop after this many epochs without improvement
+    clip_grad: float | None = 1.0  # gradient-norm clipping (None: off)
+    loss: str = "mse"  # loss spec, e.g. mse+0.1*gdl
+    precision: str = "auto"  # auto, fp32, bf16, fp16
+    device: str = "auto"  # auto, cpu, cuda, mps
+    devices: int = 1  # processes (DDP)
+    seed: int = 0  # seeds data, initialisation and teacher forcing
+    workers: int = 0  # data-loader worker processes
+    sampling: str = "linear"  # scheduled sampling: linear, exp, sigmoid, none
+    sampling_end: float = 0.5  # fraction of all steps by which teacher forcing has decayed to 0
+    val_metric: str = "mse"  # the validation metric for best checkpoint, early stopping and plateau
+    name: str | None = None  # run id (default: the start time)
+    compile: bool = False  # torch.compile the model
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` is bf16 on a CUDA GPU that supports it (fp16 otherwise) and fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{precision}'", f"choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise UsageError("--precision fp16 needs a CUDA GPU", "use --precision bf16 on a CPU, or fp32")
+    return precision
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),  # tensors: weights_only loads
+        "numpy_pos": torch.tensor(np.random.get_state()[2]),
+        "python": torch.tensor(random.getstate()[1], dtype=torch.int64),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.stack(list(torch.cuda.get_rng_state_all()))
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), int(state["numpy_pos"]), 0, 0.0))
+    random.setstate((3, tuple(int(x) for x in state["python"].tolist()), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+class _StopFlag:
+    """Turns SIGINT and SIGTERM into a flag the loop checks at each step boundary."""
+
+    def __init__(self) -> None:
+        self.raised: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: signals stay with whoever owns them
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, _frame) -> None:
+        if self.raised is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.raised = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    step: int
+    train_loss: float
+    lr: float
+    teacher_forcing: float
+    seconds: float
+    steps_per_second: float
+    data_wait_share: float  # share of step time spent waiting for the data loader
+    val: dict[str, float]
+
+
+class Trainer:
+    """One training run (fresh or resumed). Call :meth:`fit`.
+
+    Args:
+        options: what to train and how.
+        run_dir: the run's folder: made by the caller (distributed runs) or to resume; None makes a new one.
+        resume: continue the run in `run_dir` from its saved state.
+        dist: this process's place in a distributed group.
+        on_step: called after each step with (step, steps_total, loss, steps_per_second) on rank 0.
+        on_epoch: called after each epoch with its record on rank 0.
+        log: called with lines for a person on rank 0.
+    """
+
+    def __init__(
+        self,
+        options: TrainOptions,
+        *,
+        run_dir: Path | None = None,
+        resume: bool = False,
+        dist: DistInfo | None = None,
+        on_step: Callable[[int, int, float, float], None] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        from framecast.data.registry import open_dataset
+        from framecast.devices import pick_device
+        from framecast.models import create_model
+        from framecast.training.losses import Loss
+        from framecast.training.sampling import SamplingSchedule
+
+        self.o = options
+        self.dist = dist or DistInfo()
+        self.on_step = on_step
+        self.on_epoch = on_epoch
+        self.log = log or (lambda _msg: None)
+        if options.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer '{options.optimizer}'", f"choose one of {', '.join(OPTIMIZERS)}")
+        if options.schedule not in LR_SCHEDULES:
+            raise UsageError(f"unknown LR schedule '{options.schedule}'", f"choose one of {', '.join(LR_SCHEDULES)}")
+        self.loss_fn = Loss(options.loss)
+
+        device = pick_device(options.device)
+        if device.type == "cuda" and self.dist.enabled:
+            device = torch.device("cuda", self.dist.local_rank)
+        self.device = device
+        self.precision = resolve_precision(options.precision, device)
+
+        size = tuple(options.size) if options.size else None
+        data_kw = dict(
+            context=options.context,
+            horizon=options.horizon,
+            channels=options.channels,
+            size=size,
+            frame_stride=options.frame_stride,
+            classes=options.classes,
+            digits=options.digits,
+        )
+        self.train_set = open_dataset(options.data, "train", limit=options.train_size, seed=options.seed, **data_kw)
+        self.val_set = open_dataset(options.data, "val", limit=options.val_size, **data_kw)
+        self.spec = self.train_set.spec
+        if len(self.train_set) < options.batch_size * self.dist.world:
+            self.log(
+                f"only {len(self.train_set)} training sequences for {self.dist.world} x {options.batch_size}: "
+                "steps will be smaller than the batch size"
+            )
+
+        seed_everything(options.seed)  # the same initial weights on every rank
+        self.model = create_model(
+            options.model,
+            options.preset,
+            channels=self.spec.channels,
+            height=self.spec.height,
+            width=self.spec.width,
+            **options.overrides,
+        ).to(device)
+        self.module = self.model  # the bare model, for saving and for the config
+        self.ddp = None
+        if self.dist.enabled:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        self.forward_model = self.ddp or self.model
+        if options.compile:
+            self.forward_model = torch.compile(self.forward_model)
+
+        params = self.model.parameters()
+        if options.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
+        self.steps_per_epoch = math.ceil(max(1, len(self.train_set) // self.dist.world) / options.batch_size)
+        # Schedules (learning rate, teacher forcing) span the planned epochs; --max-steps only stops the loop
+        # early, so a run stopped by it and resumed follows the very schedule of a run that never stopped.
+        self.total_steps = max(1, self.steps_per_epoch * options.epochs)
+        self.scheduler = self._make_scheduler()
+        self._one_cycle = isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR)
+        self._per_step_schedule = self.scheduler is not None and not isinstance(
+            self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
+        )
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        self.sampling = SamplingSchedule(
+            kind=options.sampling, end_step=max(1, int(self.total_steps * options.sampling_end))
+        )
+
+        self.epoch = 0  # the epoch in progress (0-based)
+        self.step_in_epoch = 0  # steps done in the epoch in progress
+        self.step = 0  # optimiser steps done in all
+        self.history: list[dict[str, Any]] = []
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+        self.status = "running"
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.seconds_before = 0.0  # training time of earlier sessions of a resumed run
+
+        if run_dir is None:
+            from framecast.training.distributed import broadcast_object
+
+            run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
+        self.run_dir: Path = run_dir
+        if resume:
+            self._restore(run_dir)
+        else:  # teacher-forcing draws differ between ranks, as their data does
+            seed_everything(options.seed + 7919 * self.dist.rank)
+
+    # ----------------------------------------------------------------------------------------- set-up
+
+    def _make_scheduler(self):
+        o, opt = self.o, self.optimizer
+        if o.schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=self.total_steps, pct_start=0.1)
+        if o.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.total_steps, eta_min=o.lr * 0.01)
+        if o.schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2)
+        return None
+
+    def _restore(self, run_dir: Path) -> None:
+        from safetensors.torch import load_file
+
+        state_path = run_dir / "state.pt"
+        weights = run_dir / WEIGHT_FILES[1]
+        if not state_path.is_file() or not weights.is_file():
+            raise UsageError(f"{run_dir} has no saved state to resume from", "start a new run instead")
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        self.module.load_state_dict(load_file(str(weights)))
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.epoch = int(state["epoch"])
+        self.step_in_epoch = int(state["step_in_epoch"])
+        self.step = int(state["step"])
+        self.bad_epochs = int(state.get("bad_epochs", 0))
+        self.seconds_before = float(state.get("seconds", 0.0))
+        ranks = state["rng"]
+        set_rng_state(ranks[min(self.dist.rank, len(ranks) - 1)])
+        config = read_run_config(run_dir)
+        self.history = config.get("history", [])
+        self.best = config.get("best", {}).get("value")
+        self.best_epoch = config.get("best", {}).get("epoch")
+        self.started = config.get("started", self.started)
+
+    # ------------------------------------------------------------------------------------------ loop
+
+    def fit(self) -> dict[str, Any]:
+        """Train until the epochs, max steps or patience run out; return the run's summary."""
+        self._write_run_files(final=False)
+        t0 = time.perf_counter()
+        with _StopFlag() as stop:
+            try:
+                while self.epoch < self.o.epochs and not self._out_of_steps():
+                    self._train_epoch(stop)
+                    if self.status != "running":
+                        break
+            finally:
+                self.seconds_before += time.perf_counter() - t0
+                t0 = time.perf_counter()
+        if self.status == "running":
+            self.status = "finished"
+        if self.status in ("finished", "stopped early"):
+            self._write_run_files(final=True)
+        return self.summary()
+
+    def _out_of_steps(self) -> bool:
+        return self.o.max_steps is not None and self.step >= self.o.max_steps
+
+    def _train_epoch(self, stop: _StopFlag) -> None:
+        o = self.o
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(self.epoch)
+        sampler = ShardSampler(
+            len(self.train_set),
+            rank=self.dist.rank,
+            world=self.dist.world,
+            shuffle=not hasattr(self.train_set, "set_epoch"),  # generated sequences are random already
+            seed=o.seed,
+            epoch=self.epoch,
+            start=self.step_in_epoch * o.batch_size,
+        )
+        loader = torch.utils.data.DataLoader(
+            self.train_set,
+            batch_size=o.batch_size,
+            sampler=sampler,
+            num_workers=o.workers,
+            pin_memory=self.device.type == "cuda",
+            # its own generator: the global RNG (teacher forcing) must not depend on when loaders are made
+            generator=torch.Generator().manual_seed(o.seed * 1_000_003 + self.epoch),
+        )
+        self.model.train()
+        started = time.perf_counter()
+        losses: list[float] = []
+        wait = busy = 0.0
+        tf = 0.0
+        t_data = time.perf_counter()
+        for batch in loader:
+            t_got = time.perf_counter()
+            wait += t_got - t_data
+            tf = self.sampling(self.step) if self._recurrent() else 0.0
+            loss = self._step(batch, tf)
+            losses.append(loss)
+            self.step += 1
+            self.step_in_epoch += 1
+            t_data = time.perf_counter()
+            busy += t_data - t_got
+            if self.on_step is not None and self.dist.main:
+                self.on_step(self.step, self.total_steps, loss, self.step_in_epoch / max(1e-9, t_data - started))
+            if any_rank(stop.raised is not None, self.dist, self.device):
+                self._save_state()
+                self.status = "interrupted"
+                self._write_run_files(final=False)
+                name = signal.Signals(stop.raised).name if stop.raised else "a signal on another rank"
+                raise Interrupted(
+                    f"training interrupted by {name} at step {self.step}; state saved in {self.run_dir}",
+                    f"continue with `framecast train --resume {self.o.model}/{self.run_dir.name}`",
+                )
+            if self._out_of_steps():
+                break
+        seconds = time.perf_counter() - started
+        val = self.validate()
+        value = val.get(o.val_metric, float("nan"))
+        improved = self.best is None or value < self.best
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
+        else:
+            self.bad_epochs += 1
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(value)
+        record = EpochRecord(
+            epoch=self.epoch + 1,
+            step=self.step,
+            train_loss=float(np.mean(losses)) if losses else float("nan"),
+            lr=self.optimizer.param_groups[0]["lr"],
+            teacher_forcing=tf,
+            seconds=seconds,
+            steps_per_second=len(losses) / max(seconds, 1e-9),
+            data_wait_share=wait / max(wait + busy, 1e-9),
+            val=val,
+        )
+        self.history.append(asdict(record))
+        self.epoch += 1
+        self.step_in_epoch = 0
+        if improved and self.dist.main:
+            save_weights(self.module, self.run_dir / WEIGHT_FILES[0], self._meta("best"))
+        self._save_state()
+        if o.patience is not None and self.bad_epochs >= o.patience:
+            self.status = "stopped early"
+            self.log(f"no improvement of val {o.val_metric} for {o.patience} epochs: stopping early")
+        self._write_run_files(final=False)
+        if self.on_epoch is not None and self.dist.main:
+            self.on_epoch(record)
+
+    def _recurrent(self) -> bool:
+        return bool(getattr(self.module, "recurrent", self.o.model != "vit"))
+
+    def _step(self, batch: torch.Tensor, teacher_forcing: float) -> float:
+        from framecast.evaluation import autocast
+
+        o = self.o
+        batch = batch.to(self.device, non_blocking=True)
+        context, target = batch[:, : o.context], batch[:, o.context : o.context + o.horizon]
+        self.optimizer.zero_grad(set_to_none=True)
+        extra = {}
+        if getattr(self.module.config, "reverse_sampling", False):  # PredRNN-V2: true context fed ever more often
+            extra["context_teacher_forcing"] = 1.0 - 0.5 * self.sampling(self.step)
+        with autocast(self.device, self.precision):
+            pred = self.forward_model(context, o.horizon, target=target, teacher_forcing=teacher_forcing, **extra)
+        loss = self.loss_fn(pred.float(), target)
+        context_pred = getattr(self.module, "context_prediction", None)
+        if isinstance(context_pred, torch.Tensor):  # the reference trains on every predicted frame
+            loss = loss + self.loss_fn(context_pred.float(), context[:, 1:])
+        aux = getattr(self.module, "aux_loss", None)  # PredRNN-V2's memory decoupling, weighted by the model
+        if isinstance(aux, torch.Tensor):
+            loss = loss + aux.float()
+        if not torch.isfinite(loss):
+            raise FramecastError(
+                f"the loss became {float(loss)} at step {self.step}",
+                "lower --lr, keep --clip-grad on, or use --precision fp32",
+            )
+        self.scaler.scale(loss).backward()
+        if o.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self._per_step_schedule and (self.step < self.total_steps - 1 or not self._one_cycle):
+            self.scheduler.step()  # one-cycle has exactly total_steps values: never step past its end
+        return float(loss.detach())
+
+    def validate(self) -> dict[str, float]:
+        """Validation metrics (rank 0 scores the whole validation set; the others wait)."""
+        from framecast.evaluation import evaluate
+
+        result: dict[str, float] = {}
+        if self.dist.main:
+            self.model.eval()
+            scores = evaluate(
+                self.module,
+                self.val_set,
+                context=self.o.context,
+                horizon=self.o.horizon,
+                device=self.device,
+                batch_size=max(self.o.batch_size, 16),
+                precision=self.precision,
+            )
+            self.model.train()
+            result = {k: v for k, v in scores["rollout"].items() if isinstance(v, float)}
+        from framecast.training.distributed import broadcast_object
+
+        return broadcast_object(result, self.dist)
+
+    # ------------------------------------------------------------------------------------------ files
+
+    def _meta(self, which: str) -> dict[str, Any]:
+        return {
+            "model": self.o.model,
+            "config": asdict(self.module.config),
+            "spec": self.spec.to_dict(),
+            "framecast": __version__,
+            "which": which,
+            "epoch": self.epoch,
+            "step": self.step,
+            "val": self.history[-1]["val"] if self.history else {},
+        }
+
+    def _save_state(self) -> None:
+        """last.safetensors + state.pt: everything --resume needs (rank 0 writes; RNG states of every rank)."""
+        rngs = gather_objects(rng_state(), self.dist)
+        if not self.dist.main:
+            return
+        save_weights(self.module, self.run_dir / WEIGHT_FILES[1], self._meta("last"))
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "step": self.step,
+            "bad_epochs": self.bad_epochs,
+            "seconds": self.seconds_before,
+            "rng": rngs,
+        }
+        from framecast import _fs
+
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        _fs.write_bytes(self.run_dir / "state.pt", buffer.getvalue())
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "framecast": __version__,
+            "model": self.o.model,
+            "preset": self.o.preset,
+            "config": asdict(self.module.config),
+            "parameters": sum(p.numel() for p in self.module.parameters()),
+            "spec": self.spec.to_dict(),
+            "data": {"name": self.o.data, "train": self.train_set.description, "val": self.val_set.description},
+            "options": asdict(self.o),
+            "device": str(self.device),
+            "precision": self.precision,
+            "world_size": self.dist.world,
+            "effective_batch_size": self.o.batch_size * self.dist.world,
+            "steps_per_epoch": self.steps_per_epoch,
+            "status": self.status,
+            "started": self.started,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "train_seconds": self.seconds_before,
+            "epochs_done": self.epoch,
+            "steps_done": self.step,
+            "best": {"metric": self.o.val_metric, "value": self.best, "epoch": self.best_epoch},
+            "history": self.history,
+        }
+
+    def _write_run_files(self, *, final: bool) -> None:
+        if not self.dist.main:
+            return
+        write_json(self.run_dir / "config.json", self._config())
+        if self.history:
+            self._write_csv()
+            with contextlib.suppress(Exception):  # a plot must never cost a run
+                self._write_curves()
+
+    def _write_csv(self) -> None:
+        from framecast import _fs
+
+        val_keys = sorted({k for h in self.history for k in h["val"]})
+        head = ["epoch", "step", "train_loss", "lr", "teacher_forcing", "seconds", "steps_per_second"]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(head + [f"val_{k}" for k in val_keys])
+        for h in self.history:
+            writer.writerow([h[k] for k in head] + [h["val"].get(k, "") for k in val_keys])
+        _fs.write_text(self.run_dir / "metrics.csv", buffer.getvalue())
+
+    def _write_curves(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from framecast import _fs
+
+        epochs = [h["epoch"] for h in self.history]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        axes[0].plot(epochs, [h["train_loss"] for h in self.history], marker="o")
+        axes[0].set_title(f"training loss ({self.o.loss})")
+        axes[1].plot(epochs, [h["val"].get("mse", float("nan")) for h in self.history], marker="o", color="C1")
+        axes[1].set_title("validation MSE (per-frame sum)")
+        axes[2].plot(epochs, [h["val"].get("ssim", float("nan")) for h in self.history], marker="o", color="C2")
+        axes[2].set_title("validation SSIM")
+        for ax in axes:
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"{self.o.model} ({self.o.preset}) {self.run_dir.name}")
+        fig.tight_layout()
+        with _fs.atomic_path(self.run_dir / "curves.png") as tmp:
+            fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run": str(self.run_dir),
+            "model": self.o.model,
+            "preset": self.o.preset,
+            "status": self.status,
+            "epochs": self.epoch,
+            "steps": self.step,
+            "train_seconds": self.seconds_before,
+            "device": str(self.device),
+            "precision": self.precision,
+            "world_size": self.dist.world,
+            "effective_batch_size": self.o.batch_size * self.dist.world,
+            "parameters": sum(p.numel() for p in self.module.parameters()),
+            "best": {"metric": self.o.val_metric, "value": self.best, "epoch": self.best_epoch},
+            "history": self.history,
+            "spec": self.spec.to_dict(),
+        }
+
+    def weights_digest(self) -> str:
+        """A hash of the weights, to check that every rank holds the same model."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for k, v in sorted(self.module.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()

@@ -1,0 +1,205 @@
+"""`framecast train`, `eval` and `runs`: runs on disk, resume, signals, DDP, losses, error cases."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import assert_clean_error, run_cli
+from framecast.errors import UsageError
+from framecast.training.losses import Loss, parse_loss
+from framecast.training.sampling import SamplingSchedule
+
+TINY = ["--model", "convlstm", "--preset", "tiny", "--train-size", "16", "--val-size", "8", "--batch-size", "4"]
+RUN_FILES = ("config.json", "best.safetensors", "last.safetensors", "state.pt", "metrics.csv", "curves.png")
+
+
+def runs_root(home: Path) -> Path:
+    return home / "data" / "runs"
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_a_run_leaves_every_file_and_json(isolated_home) -> None:
+    result = run_cli("train", *TINY, "--epochs", "2", "--name", "first", "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)  # exactly one JSON document on stdout
+    run = runs_root(isolated_home) / "convlstm" / "first"
+    assert Path(summary["run"]) == run
+    for name in RUN_FILES:
+        assert (run / name).is_file() and (run / name).stat().st_size > 0, name
+    assert not list(run.glob("*.tmp*")), "temporary files left behind"
+    config = json.loads((run / "config.json").read_text())
+    assert config["status"] == "finished" and config["epochs_done"] == 2
+    assert config["spec"] == {"channels": 1, "height": 64, "width": 64, "context": 10, "horizon": 10}
+    assert len(config["history"]) == 2 and {"mse", "ssim", "psnr"} <= set(config["history"][0]["val"])
+    lines = (run / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,step,train_loss") and len(lines) == 3
+    # the state loads without unpickling arbitrary objects
+    state = torch.load(run / "state.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["step"] == 8
+    listed = json.loads(run_cli("runs", "--json").stdout)["runs"]
+    assert [r["run"] for r in listed] == ["convlstm/first"]
+    assert listed[0]["best"]["mse"] > 0
+
+
+def test_two_epochs_equal_one_epoch_plus_resume(isolated_home) -> None:
+    assert run_cli("train", *TINY, "--epochs", "2", "--name", "straight").code == 0
+    first = run_cli("train", *TINY, "--epochs", "2", "--max-steps", "4", "--name", "split")
+    assert first.code == 0, first.stderr
+    split = runs_root(isolated_home) / "convlstm" / "split"
+    assert json.loads((split / "config.json").read_text())["epochs_done"] == 1
+    resumed = run_cli("train", "--resume", "convlstm/split", "--max-steps", "8")
+    assert resumed.code == 0, resumed.stderr
+    assert json.loads((split / "config.json").read_text())["epochs_done"] == 2
+    assert_same_weights(
+        runs_root(isolated_home) / "convlstm" / "straight" / "last.safetensors", split / "last.safetensors"
+    )
+
+
+def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(isolated_home) -> None:
+    args = ["--model", "convlstm", "--preset", "tiny", "--train-size", "240", "--val-size", "4", "--batch-size", "4"]
+    assert run_cli("train", *args, "--epochs", "2", "--name", "whole").code == 0
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framecast", "train", *args, "--epochs", "2", "--name", "cut"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # non-TTY: one log line per epoch on stderr
+            if line.startswith("epoch 1:"):
+                break
+        time.sleep(1.0)  # well inside epoch 2 (60 steps)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Error:" in err and "--resume" in err and "Traceback" not in err
+    cut = runs_root(isolated_home) / "convlstm" / "cut"
+    config = json.loads((cut / "config.json").read_text())
+    assert config["status"] == "interrupted"
+    state = torch.load(cut / "state.pt", weights_only=True)
+    assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 60
+    resumed = run_cli("train", "--resume")  # the newest unfinished run
+    assert resumed.code == 0, resumed.stderr
+    assert json.loads((cut / "config.json").read_text())["status"] == "finished"
+    assert_same_weights(runs_root(isolated_home) / "convlstm" / "whole" / "last.safetensors", cut / "last.safetensors")
+
+
+def test_two_processes_train_identical_weights(isolated_home) -> None:
+    result = run_cli("train", *TINY, "--epochs", "1", "--devices", "2", "--name", "ddp", "--json")
+    assert result.code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["world_size"] == 2 and summary["effective_batch_size"] == 8
+    digests = summary["rank_weight_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    run = runs_root(isolated_home) / "convlstm" / "ddp"
+    assert (run / "best.safetensors").is_file()
+    assert json.loads((run / "config.json").read_text())["steps_per_epoch"] == 2  # 16 sequences / 2 ranks / 4
+
+
+def test_each_rank_sees_different_sequences() -> None:
+    from framecast.training.distributed import ShardSampler
+
+    a = list(ShardSampler(100, rank=0, world=2, shuffle=True, seed=1, epoch=0))
+    b = list(ShardSampler(100, rank=1, world=2, shuffle=True, seed=1, epoch=0))
+    assert len(a) == len(b) == 50 and not set(a) & set(b)
+    assert list(ShardSampler(100, rank=0, world=2, shuffle=True, seed=1, epoch=0, start=10)) == a[10:]
+    assert a != list(ShardSampler(100, rank=0, world=2, shuffle=True, seed=1, epoch=1))
+
+
+def test_loss_specs() -> None:
+    assert parse_loss("mse") == [(1.0, "mse")]
+    assert parse_loss("mse+0.1*gdl") == [(1.0, "mse"), (0.1, "gdl")]
+    assert parse_loss(" l1 + 2*bce ") == [(1.0, "l1"), (2.0, "bce")]
+    with pytest.raises(UsageError, match="gdl"):
+        parse_loss("mse+0.1*gld")
+    with pytest.raises(UsageError):
+        parse_loss("mse+*gdl")
+    pred = torch.full((1, 1, 1, 4, 4), 0.5)
+    target = torch.zeros(1, 1, 1, 4, 4)
+    target[..., :, 2:] = 1.0  # a vertical edge: gradient 1 between columns 1 and 2
+    loss = Loss("mse+0.5*gdl")
+    value = float(loss(pred, target))
+    # mse 0.25; gdl: rows have no gradient in either; columns: target has |1| at 4 of 12 pairs -> mean 1/3
+    assert value == pytest.approx(0.25 + 0.5 * (1 / 3), abs=1e-6)
+    assert loss.parts["gdl"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_sampling_schedules_decay_from_one_to_zero() -> None:
+    for kind in ("linear", "exp", "sigmoid"):
+        s = SamplingSchedule(kind=kind, end_step=100)
+        values = [s(i) for i in range(0, 120, 10)]
+        assert values[0] == pytest.approx(1.0, abs=0.02) and values[-1] == 0.0
+        assert all(a >= b for a, b in itertools.pairwise(values))
+
+
+def test_bad_training_options_are_usage_errors() -> None:
+    assert_clean_error(run_cli("train", "--model", "convlstmm"), 2, "convlstm")
+    assert_clean_error(run_cli("train", *TINY, "--loss", "mse+0.1*gld"), 2, "gdl")
+    assert_clean_error(run_cli("train", *TINY, "--precision", "fp16", "--device", "cpu"), 2, "fp16")
+    assert_clean_error(run_cli("train", "--resume"), 2, "no unfinished")
+    assert_clean_error(run_cli("train"), 2, "--model")
+
+
+def test_eval_scores_model_and_baselines_on_the_same_sequences(isolated_home, tmp_path) -> None:
+    assert run_cli("train", *TINY, "--epochs", "1", "--name", "e").code == 0
+    result = run_cli(
+        "eval", "--model", "convlstm", "--split", "val", "--limit", "6", "--baseline", "copy-last,zeros",
+        "--next-frame", "--save", "3", "--save-to", str(tmp_path / "pred.npz"), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sequences"] == 6 and set(report["results"]) == {"convlstm", "copy-last", "zeros"}
+    for scores in report["results"].values():
+        roll = scores["rollout"]
+        assert len(roll["per_step"]["mse"]) == 10
+        assert np.mean(roll["per_step"]["mse"]) == pytest.approx(roll["mse"], rel=1e-5)
+    assert "next_frame" in report["results"]["convlstm"]
+    saved = np.load(tmp_path / "pred.npz")
+    assert saved["context"].shape == (3, 10, 64, 64, 1) and saved["prediction"].shape == (3, 10, 64, 64, 1)
+    # the zeros baseline's MSE is the truth's own energy: sum of squared pixels per frame
+    from framecast.data.registry import open_dataset
+
+    ds = open_dataset("moving-mnist", "val", limit=6)
+    truth = torch.stack([ds[i][10:] for i in range(6)])
+    energy = float((truth**2).sum(dim=(2, 3, 4)).mean())
+    assert report["results"]["zeros"]["rollout"]["mse"] == pytest.approx(energy, rel=1e-4)
+
+
+def test_eval_of_a_checkpoint_on_data_of_another_format_is_a_clear_error(isolated_home, tmp_path) -> None:
+    assert run_cli("train", *TINY, "--epochs", "1", "--name", "fmt").code == 0
+    np.save(tmp_path / "rgb.npy", np.zeros((4, 20, 32, 32, 3), dtype=np.uint8))
+    ckpt = runs_root(isolated_home) / "convlstm" / "fmt" / "best.safetensors"
+    result = run_cli("eval", "--checkpoint", str(ckpt), "--data", str(tmp_path / "rgb.npy"), "--split", "all")
+    assert_clean_error(result, 2, "expects 1-channel 64x64", "--channels 1 --size 64x64")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    assert_clean_error(run_cli("eval", "--checkpoint", str(junk)), 1, "junk.safetensors")
+    assert_clean_error(run_cli("eval", "--model", "predrnn"), 1, "framecast train --model predrnn")
