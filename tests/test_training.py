@@ -203,3 +203,17 @@ def test_eval_of_a_checkpoint_on_data_of_another_format_is_a_clear_error(isolate
     junk.write_bytes(b"\x00" * 64)
     assert_clean_error(run_cli("eval", "--checkpoint", str(junk)), 1, "junk.safetensors")
     assert_clean_error(run_cli("eval", "--model", "predrnn"), 1, "framecast train --model predrnn")
+
+
+def test_init_starts_a_new_run_from_a_checkpoint(isolated_home) -> None:
+    assert run_cli("train", *TINY, "--epochs", "1", "--name", "base").code == 0
+    best = runs_root(isolated_home) / "convlstm" / "base" / "best.safetensors"
+    result = run_cli("train", *TINY, "--epochs", "1", "--max-steps", "1", "--lr", "1e-9", "--init", str(best))
+    assert result.code == 0, result.stderr
+    assert "starting from the weights" in result.stderr
+    tuned = sorted((runs_root(isolated_home) / "convlstm").iterdir())[-1]
+    # one step at a vanishing learning rate: the new run's weights are the checkpoint's, to float precision
+    a, b = weights(best), weights(tuned / "last.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    other = run_cli("train", *TINY, "--preset", "small", "--epochs", "1", "--init", str(best))
+    assert_clean_error(other, 2, "another configuration")

@@ -43,6 +43,7 @@ def run_eval(
     frame_stride: int,
     classes: list[str] | None,
     show_progress: bool,
+    digits: str | None = None,
 ) -> dict[str, Any]:
     from framecast.checkpoints import load_checkpoint, resolve_model
     from framecast.cli import _output
@@ -79,6 +80,7 @@ def run_eval(
         frame_stride=frame_stride,
         classes=classes,
         limit=limit,
+        digits=digits,
     )
     if ckpt is not None:
         check_spec_matches(ckpt.spec, dataset, data)

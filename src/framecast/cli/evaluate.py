@@ -52,6 +52,9 @@ def command(
     size: Size = None,
     frame_stride: FrameStride = 1,
     classes: Classes = None,
+    digits: Annotated[
+        Optional[str], typer.Option("--digits", help="Digits for generated Moving MNIST: idx folder or .npz.")
+    ] = None,
     json_out: Json = False,
 ) -> None:
     from framecast.cli import _output
@@ -77,6 +80,7 @@ def command(
         size=parse_size(size),
         frame_stride=frame_stride,
         classes=parse_classes(classes),
+        digits=digits,
         show_progress=not json_out,
     )
     if json_out:

@@ -91,6 +91,9 @@ def command(
         Optional[str], typer.Option("--resume", help="Continue the newest unfinished run, or the one named.")
     ] = None,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
+    init: Annotated[
+        Optional[str], typer.Option("--init", help="Start from these weights (.safetensors or run folder).")
+    ] = None,
     channels: Channels = None,
     size: Size = None,
     frame_stride: FrameStride = 1,
@@ -114,7 +117,7 @@ def command(
         "sampling_end": sampling_end, "train_size": train_size, "val_size": val_size, "workers": workers,
         "name": name, "compile": compile_ or None, "channels": channels,
         "size": list(parse_size(size)) if size else None, "frame_stride": frame_stride if frame_stride != 1 else None,
-        "classes": parse_classes(classes), "digits": digits,
+        "classes": parse_classes(classes), "digits": digits, "init": init,
     }  # fmt: skip
     if clip_grad == 0:
         given["clip_grad"] = 0.0

@@ -78,6 +78,7 @@ class TrainOptions:
     val_metric: str = "mse"  # the validation metric for best checkpoint, early stopping and plateau
     name: str | None = None  # run id (default: the start time)
     compile: bool = False  # torch.compile the model
+    init: str | None = None  # start from these weights (a .safetensors file or a run folder): fine-tuning
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainOptions:
@@ -234,7 +235,10 @@ class Trainer:
             height=self.spec.height,
             width=self.spec.width,
             **options.overrides,
-        ).to(device)
+        )
+        if options.init and not resume:
+            self._load_init(options.init)
+        self.model = self.model.to(device)
         self.module = self.model  # the bare model, for saving and for the config
         self.ddp = None
         if self.dist.enabled:
@@ -296,6 +300,19 @@ class Trainer:
         if o.schedule == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2)
         return None
+
+    def _load_init(self, source: str) -> None:
+        """Start from the weights of another checkpoint of the same model and frame format."""
+        from framecast.checkpoints import load_checkpoint
+
+        ckpt = load_checkpoint(Path(source))
+        if ckpt.name != self.o.model or ckpt.config != asdict(self.model.config):
+            raise UsageError(
+                f"--init {source} holds a {ckpt.name} model of another configuration",
+                f"use a checkpoint of {self.o.model} --preset {self.o.preset} with the same options",
+            )
+        self.model.load_state_dict(ckpt.model.state_dict())
+        self.log(f"starting from the weights of {ckpt.path}")
 
     def _restore(self, run_dir: Path) -> None:
         from safetensors.torch import load_file
@@ -466,7 +483,9 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self._per_step_schedule and (self.step < self.total_steps - 1 or not self._one_cycle):
+        if self._per_step_schedule and (
+            not self._one_cycle or self.scheduler.last_epoch < self.scheduler.total_steps - 1
+        ):
             self.scheduler.step()  # one-cycle has exactly total_steps values: never step past its end
         return float(loss.detach())
 
