@@ -60,7 +60,10 @@ def test_version_matches_package() -> None:
 
 
 def test_python_dash_m_and_the_script_agree() -> None:
-    script = subprocess.run(["framecast", "--version"], capture_output=True, text=True)
+    from pathlib import Path
+
+    installed = Path(sys.executable).parent / "framecast"  # the entry point beside this interpreter
+    script = subprocess.run([str(installed), "--version"], capture_output=True, text=True)
     assert script.returncode == 0
     assert script.stdout == run_cli("--version").stdout
 
