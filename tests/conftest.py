@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -59,3 +60,61 @@ def assert_clean_error(result: Result, code: int, *fragments: str) -> None:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# ------------------------------------------------------------------ tiny checkpoints shared by the test modules
+
+TINY_TRAIN = ["--preset", "tiny", "--epochs", "1", "--train-size", "8", "--val-size", "4", "--batch-size", "4"]
+TINY_SPEC = ["--context", "4", "--horizon", "4"]
+
+
+def train_tiny(home: Path, models: tuple[str, ...]) -> dict[str, Path]:
+    """Train one tiny run of each model, side by side, in its own FRAMECAST_HOME; their run folders."""
+    # one thread each: two trainings share two cores, and torch's thread pools slow to a crawl when oversubscribed
+    env = {**os.environ, "FRAMECAST_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    procs = {
+        m: subprocess.Popen(
+            [sys.executable, "-m", "framecast", "train", "--model", m, *TINY_TRAIN, *TINY_SPEC, "--name", "tiny", "-q"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for m in models
+    }
+    runs = {}
+    for m, proc in procs.items():
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        runs[m] = home / "data" / "runs" / m / "tiny"
+        assert (runs[m] / "best.safetensors").is_file()
+    return runs
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Run folders of a tiny convlstm and a tiny vit (4 + 4 frames), trained once per test session."""
+    return train_tiny(tmp_path_factory.mktemp("trained-home"), ("convlstm", "vit"))
+
+
+def install_run(run: Path, home: Path) -> Path:
+    """Copy a trained run into this test's FRAMECAST_HOME, so that `--model NAME` finds it."""
+    target = home / "data" / "runs" / run.parent.name / run.name
+    shutil.copytree(run, target)
+    return target
+
+
+def stray_temporaries(folder: Path) -> list[Path]:
+    """Temporary files an interrupted or failed write would leave behind."""
+    return [p for p in folder.rglob("*") if ".tmp" in p.name]
+
+
+def run_here(capsys: pytest.CaptureFixture, *args: str) -> Result:
+    """Run the command line in this process (no torch import per call: the bad-input tests stay quick)."""
+    from framecast.cli import _output, run
+
+    _output.reset()
+    code = run([str(a) for a in args])
+    captured = capsys.readouterr()
+    _output.reset()
+    return Result(code, captured.out, captured.err)

