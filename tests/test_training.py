@@ -217,3 +217,16 @@ def test_init_starts_a_new_run_from_a_checkpoint(isolated_home) -> None:
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     other = run_cli("train", *TINY, "--preset", "small", "--epochs", "1", "--init", str(best))
     assert_clean_error(other, 2, "another configuration")
+
+
+def test_the_same_command_runs_under_torchrun(isolated_home) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "framecast", "train"]
+    proc = subprocess.run(
+        [*cmd, *TINY, "--epochs", "1", "--name", "trun", "--json"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # exactly one document: only rank 0 reports
+    assert summary["world_size"] == 2 and summary["effective_batch_size"] == 8
+    assert len(set(summary["rank_weight_digests"])) == 1
+    assert (runs_root(isolated_home) / "convlstm" / "trun" / "best.safetensors").is_file()

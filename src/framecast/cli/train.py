@@ -122,6 +122,8 @@ def command(
     if clip_grad == 0:
         given["clip_grad"] = 0.0
     summary = run_training(given, set_ or [], resume, quiet=quiet or json_out)
+    if summary.get("rank", 0) != 0:  # started by torchrun: rank 0 alone reports
+        return
     if json_out:
         _output.emit_json(summary)
     elif quiet:

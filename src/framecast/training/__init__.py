@@ -78,7 +78,7 @@ def train(
                 on_epoch=on_epoch,
                 log=log if info.main else None,
             )
-            return _finish(trainer)
+            return {**_finish(trainer), "rank": info.rank}
         finally:
             teardown(info)
 
