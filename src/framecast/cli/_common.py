@@ -29,6 +29,9 @@ Classes = Annotated[
     Optional[str],
     typer.Option("--classes", help="Only these class folders of a video folder, comma separated (PushUps,PullUps)."),
 ]
+Digits = Annotated[
+    Optional[str], typer.Option("--digits", help="Digits for generated Moving MNIST: idx folder or .npz.")
+]
 Context = Annotated[Optional[int], typer.Option("--context", min=1, help="Frames seen by the model.")]
 Horizon = Annotated[Optional[int], typer.Option("--horizon", min=1, help="Frames to predict.")]
 

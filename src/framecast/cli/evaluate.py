@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from framecast.cli._common import Channels, Classes, FrameStride, Json, Limit, Size, examples
+from framecast.cli._common import Channels, Classes, Digits, FrameStride, Json, Limit, Size, examples
 
 HELP = "Score a trained model on a dataset split (MSE, MAE, PSNR, SSIM per horizon step) beside naive baselines."
 
@@ -52,9 +52,7 @@ def command(
     size: Size = None,
     frame_stride: FrameStride = 1,
     classes: Classes = None,
-    digits: Annotated[
-        Optional[str], typer.Option("--digits", help="Digits for generated Moving MNIST: idx folder or .npz.")
-    ] = None,
+    digits: Digits = None,
     json_out: Json = False,
 ) -> None:
     from framecast.cli import _output

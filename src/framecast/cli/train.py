@@ -10,6 +10,7 @@ from framecast.cli._common import (
     Channels,
     Classes,
     Context,
+    Digits,
     FrameStride,
     Horizon,
     Json,
@@ -98,9 +99,7 @@ def command(
     size: Size = None,
     frame_stride: FrameStride = 1,
     classes: Classes = None,
-    digits: Annotated[
-        Optional[str], typer.Option("--digits", help="Digits for generated Moving MNIST: idx folder or .npz.")
-    ] = None,
+    digits: Digits = None,
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
