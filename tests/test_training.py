@@ -202,7 +202,7 @@ def test_eval_of_a_checkpoint_on_data_of_another_format_is_a_clear_error(isolate
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 64)
     assert_clean_error(run_cli("eval", "--checkpoint", str(junk)), 1, "junk.safetensors")
-    assert_clean_error(run_cli("eval", "--model", "predrnn"), 1, "framecast train --model predrnn")
+    assert_clean_error(run_cli("eval", "--model", "predrnn-v2"), 1, "framecast train --model predrnn-v2")
 
 
 def test_init_starts_a_new_run_from_a_checkpoint(isolated_home) -> None:

@@ -205,12 +205,30 @@ def size_of(path: Path) -> int:
     return os.path.getsize(path)
 
 
+#: Checkpoints that ship inside the package: `<model>-<preset>.safetensors` beside a JSON record of each.
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+def shipped_checkpoint(name: str) -> Path | None:
+    """The checkpoint of `name` that ships with framecast, or None."""
+    found = sorted(PRETRAINED_DIR.glob(f"{name}-*.safetensors"))
+    return found[0] if found else None
+
+
+def origin(path: Path) -> str:
+    """How `--model NAME` came to a weights file, for people and for --json."""
+    if Path(path).parent == PRETRAINED_DIR:
+        return "the checkpoint shipped with framecast"
+    return "the newest finished run"
+
+
 def resolve_model(name: str) -> Path:
-    """The weights `--model NAME` means: the best checkpoint of the newest finished run of that model.
+    """The weights `--model NAME` means: the best checkpoint of the newest finished run of that model, else the
+    checkpoint shipped with framecast (see :func:`origin` for which one it was).
 
     Raises:
         UsageError: for an unknown model name.
-        CheckpointError: when there is no finished run of it, saying how to train one.
+        CheckpointError: when there is neither, saying how to train one.
     """
     from framecast.errors import unknown_name
     from framecast.models import list_models
@@ -218,9 +236,12 @@ def resolve_model(name: str) -> Path:
     if name not in list_models():
         raise unknown_name("model", name, tuple(list_models()))
     run = newest_finished_run(name)
-    if run is None:
-        raise CheckpointError(
-            f"no finished {name} run to use",
-            f"train one with `framecast train --model {name}`, or give --checkpoint PATH",
-        )
-    return run / WEIGHT_FILES[0]
+    if run is not None:
+        return run / WEIGHT_FILES[0]
+    shipped = shipped_checkpoint(name)
+    if shipped is not None:
+        return shipped
+    raise CheckpointError(
+        f"no finished {name} run to use, and no {name} checkpoint ships with framecast",
+        f"train one with `framecast train --model {name}`, or give --checkpoint PATH",
+    )

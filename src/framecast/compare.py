@@ -64,12 +64,13 @@ def load_entries(models: list[str], checkpoints: list[str | os.PathLike[str]], d
         CheckpointError: no run of a named model, or a damaged checkpoint.
         InputError: a checkpoint path that does not exist.
     """
-    from framecast.checkpoints import load_checkpoint, resolve_model
+    from framecast.checkpoints import load_checkpoint, origin, resolve_model
 
     entries: list[Entry] = []
     for name in models:
-        ckpt = load_checkpoint(resolve_model(name), device)
-        entries.append(Entry(name, ckpt.model, "model", ckpt, f"--models {name}: the newest finished run"))
+        weights = resolve_model(name)
+        ckpt = load_checkpoint(weights, device)
+        entries.append(Entry(name, ckpt.model, "model", ckpt, f"--models {name}: {origin(weights)}"))
     for path in checkpoints:
         ckpt = load_checkpoint(Path(path).expanduser(), device)
         label = f"{ckpt.name}:{ckpt.run_dir.name}" if ckpt.run_dir is not None else f"{ckpt.name}:{ckpt.path.stem}"

@@ -453,7 +453,9 @@ def run_predict(
     chosen_by = "given with --checkpoint"
     if model is not None:
         weights = resolve_model(model)
-        chosen_by = f"--model {model}: the newest finished run"
+        from framecast.checkpoints import origin
+
+        chosen_by = f"--model {model}: {origin(weights)}"
     else:
         weights = Path(checkpoint).expanduser()
     began = time.perf_counter()

@@ -45,7 +45,7 @@ def run_eval(
     show_progress: bool,
     digits: str | None = None,
 ) -> dict[str, Any]:
-    from framecast.checkpoints import load_checkpoint, resolve_model
+    from framecast.checkpoints import load_checkpoint, origin, resolve_model
     from framecast.cli import _output
     from framecast.data.registry import open_dataset
     from framecast.devices import pick_device
@@ -63,10 +63,12 @@ def run_eval(
     dev = pick_device(device)
     prec = resolve_precision(precision, dev)
     ckpt = None
+    chosen_by = None
     if model or checkpoint:
         path = resolve_model(model) if model else checkpoint
         ckpt = load_checkpoint(path, dev)
-        _output.log(f"checkpoint: {ckpt.path}")
+        chosen_by = f"--model {model}: {origin(path)}" if model else "given with --checkpoint"
+        _output.log(f"checkpoint: {ckpt.path} ({chosen_by})")
     spec = ckpt.spec if ckpt else {}
     ctx = context or spec.get("context", 10)
     hor = horizon or spec.get("horizon", 10)
@@ -122,6 +124,7 @@ def run_eval(
             results[who]["seconds"] = scores["seconds"]
     return {
         "checkpoint": str(ckpt.path) if ckpt else None,
+        "chosen_by": chosen_by if ckpt else None,
         "model": ckpt.name if ckpt else None,
         "data": dataset.description,
         "split": split,
