@@ -221,7 +221,17 @@ def test_init_starts_a_new_run_from_a_checkpoint(isolated_home) -> None:
 
 def test_the_same_command_runs_under_torchrun(isolated_home) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "framecast", "train"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "framecast",
+        "train",
+    ]
     proc = subprocess.run(
         [*cmd, *TINY, "--epochs", "1", "--name", "trun", "--json"], capture_output=True, text=True, env=env, timeout=300
     )

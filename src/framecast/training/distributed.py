@@ -54,7 +54,10 @@ def setup(rank: int, world: int, local_rank: int, device_type: str) -> DistInfo:
 
 
 def teardown(info: DistInfo) -> None:
+    """Leave the group together: a rank that tears down while another is still writing its files can take
+    the group's background threads down under it."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
