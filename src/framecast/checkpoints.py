@@ -9,7 +9,6 @@ Loading never unpickles anything: weights are safetensors and ``state.pt`` is re
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,20 +188,6 @@ def new_run_dir(model: str, name: str | None) -> Path:
 def write_json(path: Path, document: dict[str, Any]) -> None:
     """Atomically write a JSON document."""
     _fs.write_text(path, json.dumps(document, indent=2, default=str) + "\n")
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def size_of(path: Path) -> int:
-    return os.path.getsize(path)
 
 
 #: Checkpoints that ship inside the package: `<model>-<preset>.safetensors` beside a JSON record of each.

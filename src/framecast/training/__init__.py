@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from framecast.training.trainer import Interrupted, Trainer, TrainOptions
+from framecast.training.trainer import Interrupted, Trainer, TrainOptions, summary_from_config
 
 __all__ = ["Interrupted", "TrainOptions", "Trainer", "train"]
 
@@ -106,7 +107,7 @@ def train(
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ["MASTER_PORT"] = str(free_port())
     threads = max(1, (os.cpu_count() or 1) // world) if device.type == "cpu" else 1
-    args = (world, _options_dict(options), str(run_dir), resume_dir is not None, threads)
+    args = (world, asdict(options), str(run_dir), resume_dir is not None, threads)
     context = mp.start_processes(_worker, args=args, nprocs=world, join=False, start_method="spawn")
 
     def forward(signum, _frame):  # a scheduler's SIGTERM reaches this process only: pass it on
@@ -138,26 +139,4 @@ def train(
         from framecast.errors import FramecastError
 
         raise FramecastError(f"a training process failed: {str(failed).strip().splitlines()[-1]}", "see the log above")
-    return _summary_from_config(config, run_dir)
-
-
-def _options_dict(options: TrainOptions) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(options)
-
-
-def _summary_from_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    keys = ("model", "preset", "status", "device", "precision", "world_size", "effective_batch_size", "parameters")
-    summary = {k: config.get(k) for k in keys}
-    summary.update(
-        run=str(run_dir),
-        epochs=config.get("epochs_done"),
-        steps=config.get("steps_done"),
-        train_seconds=config.get("train_seconds"),
-        best=config.get("best"),
-        history=config.get("history", []),
-        spec=config.get("spec"),
-        rank_weight_digests=config.get("rank_weight_digests"),
-    )
-    return summary
+    return summary_from_config(config, run_dir)

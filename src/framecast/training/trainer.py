@@ -28,7 +28,7 @@ import torch
 from framecast import __version__
 from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, save_weights, write_json
 from framecast.errors import FramecastError, UsageError
-from framecast.training.distributed import DistInfo, ShardSampler, any_rank, gather_objects
+from framecast.training.distributed import DistInfo, ShardSampler, any_rank, broadcast_object, gather_objects
 
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("onecycle", "cosine", "plateau", "constant")
@@ -280,8 +280,6 @@ class Trainer:
         self.seconds_before = 0.0  # training time of earlier sessions of a resumed run
 
         if run_dir is None:
-            from framecast.training.distributed import broadcast_object
-
             run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
         self.run_dir: Path = run_dir
         if resume:
@@ -507,8 +505,6 @@ class Trainer:
             )
             self.model.train()
             result = {k: v for k, v in scores["rollout"].items() if isinstance(v, float)}
-        from framecast.training.distributed import broadcast_object
-
         return broadcast_object(result, self.dist)
 
     # ------------------------------------------------------------------------------------------ files
@@ -620,23 +616,7 @@ class Trainer:
         plt.close(fig)
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "run": str(self.run_dir),
-            "model": self.o.model,
-            "preset": self.o.preset,
-            "status": self.status,
-            "epochs": self.epoch,
-            "steps": self.step,
-            "train_seconds": self.seconds_before,
-            "device": str(self.device),
-            "precision": self.precision,
-            "world_size": self.dist.world,
-            "effective_batch_size": self.o.batch_size * self.dist.world,
-            "parameters": sum(p.numel() for p in self.module.parameters()),
-            "best": {"metric": self.o.val_metric, "value": self.best, "epoch": self.best_epoch},
-            "history": self.history,
-            "spec": self.spec.to_dict(),
-        }
+        return summary_from_config(self._config(), self.run_dir)
 
     def weights_digest(self) -> str:
         """A hash of the weights, to check that every rank holds the same model."""
@@ -647,3 +627,20 @@ class Trainer:
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()
+
+
+def summary_from_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """What `framecast train` reports of a run, read from its config.json (the same for every way of training)."""
+    keys = ("model", "preset", "status", "device", "precision", "world_size", "effective_batch_size", "parameters")
+    summary = {k: config.get(k) for k in keys}
+    summary.update(
+        run=str(run_dir),
+        epochs=config.get("epochs_done"),
+        steps=config.get("steps_done"),
+        train_seconds=config.get("train_seconds"),
+        best=config.get("best"),
+        history=config.get("history", []),
+        spec=config.get("spec"),
+        rank_weight_digests=config.get("rank_weight_digests"),
+    )
+    return summary
