@@ -58,8 +58,8 @@ def test_a_run_leaves_every_file_and_json(isolated_home) -> None:
     # the state loads without unpickling arbitrary objects
     state = torch.load(run / "state.pt", weights_only=True)
     assert state["epoch"] == 2 and state["step"] == 8
-    listed = json.loads(run_cli("runs", "--json").stdout)["runs"]
-    assert [r["run"] for r in listed] == ["convlstm/first"]
+    listed = json.loads(run_cli("runs", "--model", "convlstm", "--json").stdout)["runs"]
+    assert [(r["run"], r["status"]) for r in listed] == [("convlstm/first", "finished"), ("convlstm/shipped", "shipped")]
     assert listed[0]["best"]["mse"] > 0
 
 
@@ -150,6 +150,15 @@ def test_loss_specs() -> None:
     # mse 0.25; gdl: rows have no gradient in either; columns: target has |1| at 4 of 12 pairs -> mean 1/3
     assert value == pytest.approx(0.25 + 0.5 * (1 / 3), abs=1e-6)
     assert loss.parts["gdl"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("steps", [1, 3, 10, 15])
+def test_short_runs_train_under_every_schedule_length(isolated_home, steps) -> None:
+    """One-cycle needs room to warm up and anneal; at exactly 10 steps torch's own schedule divided by zero."""
+    args = ["--model", "convlstm", "--preset", "tiny", "--context", "2", "--horizon", "2", "--batch-size", "1"]
+    result = run_cli("train", *args, "--train-size", str(steps), "--val-size", "2", "--epochs", "1", "--json")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["steps"] == steps
 
 
 def test_sampling_schedules_decay_from_one_to_zero() -> None:

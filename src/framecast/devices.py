@@ -27,3 +27,20 @@ def pick_device(name: str = "auto") -> torch.device:
     if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise UsageError("--device mps was asked for but MPS is not available", "use --device auto or cpu")
     return torch.device(name)
+
+
+def environment(device: torch.device) -> dict[str, object]:
+    """What a run's figures depend on, for config.json: versions, the device in words, CPU threads."""
+    import os
+    import platform
+
+    if device.type == "cuda":
+        hardware = f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}"
+    else:
+        hardware = f"{os.cpu_count()}-core {platform.machine()} CPU"
+    return {
+        "hardware": hardware,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+    }

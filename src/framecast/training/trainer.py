@@ -27,6 +27,7 @@ import torch
 
 from framecast import __version__
 from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, save_weights, write_json
+from framecast.devices import environment
 from framecast.errors import FramecastError, UsageError
 from framecast.training.distributed import DistInfo, ShardSampler, any_rank, broadcast_object, gather_objects
 
@@ -292,7 +293,11 @@ class Trainer:
     def _make_scheduler(self):
         o, opt = self.o, self.optimizer
         if o.schedule == "onecycle":
-            return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=self.total_steps, pct_start=0.1)
+            if self.total_steps < 4:  # too short to warm up and anneal: the peak rate throughout
+                return None
+            # a tenth of the steps warm up, but at least two: at exactly one, torch's schedule divides by zero
+            pct = max(0.1, 2 / self.total_steps)
+            return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=o.lr, total_steps=self.total_steps, pct_start=pct)
         if o.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.total_steps, eta_min=o.lr * 0.01)
         if o.schedule == "plateau":
@@ -555,6 +560,7 @@ class Trainer:
             "data": {"name": self.o.data, "train": self.train_set.description, "val": self.val_set.description},
             "options": asdict(self.o),
             "device": str(self.device),
+            "environment": environment(self.device),
             "precision": self.precision,
             "world_size": self.dist.world,
             "effective_batch_size": self.o.batch_size * self.dist.world,
