@@ -18,9 +18,11 @@ $(BIN)/framecast: pyproject.toml
 
 install: $(BIN)/framecast
 
-# The main job on the embedded default, offline: generated Moving MNIST, explored.
+# The main job on the embedded default, offline: a generated Moving MNIST sequence predicted by the PredRNN
+# checkpoint that ships in the package, written as a GIF of context, truth, prediction and error.
 demo: install
-	FRAMECAST_OFFLINE=1 $(BIN)/framecast eda moving-mnist --limit 256 --out out/demo
+	mkdir -p out/demo
+	FRAMECAST_OFFLINE=1 $(BIN)/framecast predict moving-mnist --model predrnn -o out/demo/moving-mnist-predrnn.gif
 
 lint: install
 	$(BIN)/ruff check $(SOURCES)

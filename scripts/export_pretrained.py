@@ -1,10 +1,13 @@
-"""Export the best weights of a training run as a checkpoint that ships inside the package.
+"""Export the best weights of a training run as a checkpoint that ships inside the package, and score it.
 
 The weights are stored in fp16 safetensors (half the size; framecast loads them back as float32) with the run's
-metadata, beside a JSON record of where they came from and their size and sha256, which the tests check.
+metadata, beside a JSON record of where they came from, their size and sha256 (which the tests check), and,
+with ``--digits``, the scores of the exported weights on the generated test split next to the zeros and
+copy-last baselines, measured by the very `framecast eval` command a user runs. Model cards
+(``docs/pages/checkpoints.md``) are written from these records by ``scripts/model_cards.py``.
 
 Usage:
-    python scripts/export_pretrained.py RUN_DIR [--out src/framecast/pretrained]
+    python scripts/export_pretrained.py RUN_DIR --digits mnist_digits.npz --hardware "2-core x86_64 CPU, ..."
 """
 
 from __future__ import annotations
@@ -12,13 +15,57 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+#: Test sequences behind the card's figures, and the subset a test re-scores on every CI run.
+TEST_SEQUENCES = 1000
+SUBSET_SEQUENCES = 32
+BASELINES = ("zeros", "copy-last")
+SCORES = ("mse", "mse_pixel", "mae", "psnr", "ssim")
 
-def export(run: Path, out: Path) -> Path:
+
+def eval_command(model: str, digits: str, limit: int) -> list[str]:
+    """The `framecast eval` arguments that score a shipped checkpoint on the generated test split."""
+    return ["eval", "--model", model, "--split", "test", "--limit", str(limit), "--digits", digits,
+            "--baseline", ",".join(BASELINES), "--json"]  # fmt: skip
+
+
+def score(model: str, digits: Path, limit: int) -> dict:
+    """Run `framecast eval` on the shipped checkpoint of `model` in an empty home (no runs, no standard test
+    file), exactly as on a fresh install, and return its rollout scores and the baselines'."""
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "FRAMECAST_HOME": home, "FRAMECAST_OFFLINE": "1"}
+        began = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "framecast", *eval_command(model, str(digits), limit)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        seconds = time.perf_counter() - began
+    report = json.loads(done.stdout)
+    if "shipped" not in report["chosen_by"]:
+        raise SystemExit(f"eval did not use the shipped checkpoint: {report['chosen_by']}")
+
+    def pick(rollout: dict) -> dict:
+        return {**{k: rollout[k] for k in SCORES}, "per_step_mse": rollout["per_step"]["mse"]}
+
+    return {
+        "sequences": report["sequences"],
+        "data": report["data"].replace(str(digits), digits.name),
+        "precision": report["precision"],
+        "seconds": round(seconds, 1),
+        "scores": {name: pick(result["rollout"]) for name, result in report["results"].items()},
+    }
+
+
+def export(run: Path, out: Path, *, hardware: str | None) -> tuple[Path, dict]:
     config = json.loads((run / "config.json").read_text())
     best = run / "best.safetensors"
     with safe_open(str(best), framework="pt") as f:
@@ -28,6 +75,7 @@ def export(run: Path, out: Path) -> Path:
     target = out / f"{name}.safetensors"
     save_file(tensors, str(target), metadata=metadata)
     blob = target.read_bytes()
+    best_epoch = config["best"]["epoch"]
     record = {
         "model": config["model"],
         "preset": config["preset"],
@@ -43,23 +91,37 @@ def export(run: Path, out: Path) -> Path:
         "steps": config["steps_done"],
         "train_seconds": round(config["train_seconds"]),
         "precision": config["precision"],
+        "hardware": hardware or config.get("environment", {}).get("hardware"),
         "best": config["best"],
+        "val": next(h["val"] for h in config["history"] if h["epoch"] == best_epoch),
         "framecast": config["framecast"],
     }
     digits = record["options"].get("digits")
     if digits:  # record the digit file by name: where it lay on the training machine means nothing elsewhere
         record["options"]["digits"] = Path(digits).name
         record["data"] = {k: v.replace(digits, Path(digits).name) for k, v in record["data"].items()}
-    (out / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    return target
+    return target, record
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run folder with config.json and best.safetensors")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/framecast/pretrained")
+    parser.add_argument("--digits", type=Path, help="the MNIST digits (.npz or idx folder) to score the test split")
+    parser.add_argument("--hardware", help="the machine the run trained on, in words")
     args = parser.parse_args()
-    target = export(args.run, args.out)
+    target, record = export(args.run, args.out, hardware=args.hardware)
+    path = args.out / f"{target.stem}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")  # written first: eval --model reads the new weights
+    if args.digits:
+        full = score(record["model"], args.digits, TEST_SEQUENCES)
+        subset = score(record["model"], args.digits, SUBSET_SEQUENCES)
+        record["test"] = {
+            "command": "framecast " + " ".join(eval_command(record["model"], args.digits.name, TEST_SEQUENCES)[:-1]),
+            **full,
+            "subset": {"sequences": subset["sequences"], "scores": subset["scores"]},
+        }
+        path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{target.name}: {target.stat().st_size:,} bytes")
 
 

@@ -1,24 +1,28 @@
-"""Checkpoints shipped inside the package: they load without unpickling, match their records, and predict the
-real clips with no training run present."""
+"""Checkpoints shipped inside the package: they load without unpickling, match their records, reproduce their
+model cards' scores, and predict the real clips and a generated sequence with no training run present."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import imageio.v3 as iio
 import pytest
 from safetensors import safe_open
 
-from conftest import VIDEOS, run_cli
+from conftest import MNIST_NPZ, REPO, VIDEOS, run_cli
 from framecast.checkpoints import PRETRAINED_DIR, load_checkpoint, origin, resolve_model
 
 RECORDS = sorted(PRETRAINED_DIR.glob("*.json"))
+MODELS = [json.loads(r.read_text())["model"] for r in RECORDS]
 
 
 def test_every_record_has_its_weights_and_every_weights_file_its_record() -> None:
     assert {r.stem for r in RECORDS} == {w.stem for w in PRETRAINED_DIR.glob("*.safetensors")}
-    assert {json.loads(r.read_text())["model"] for r in RECORDS} >= {"convlstm", "predrnn"}
+    assert set(MODELS) >= {"convlstm", "predrnn"}
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.stem)
@@ -43,7 +47,83 @@ def test_model_name_falls_back_to_the_shipped_checkpoint_and_says_so() -> None:
     assert origin(path) == "the checkpoint shipped with framecast"
 
 
-@pytest.mark.parametrize("model", ["convlstm", "predrnn"])
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.stem)
+def test_each_shipped_checkpoint_beats_sixty_percent_of_the_zeros_baseline_on_the_test_split(record) -> None:
+    meta = json.loads(record.read_text())
+    test = meta["test"]
+    assert test["sequences"] == 1000 and "test split" in test["data"]
+    scores = test["scores"]
+    assert set(scores) == {meta["model"], "zeros", "copy-last"}
+    assert scores[meta["model"]]["mse"] < 0.6 * scores["zeros"]["mse"]
+    assert scores["zeros"]["mse"] < scores["copy-last"]["mse"]  # on Moving MNIST a blank frame beats copying
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.stem)
+def test_eval_on_the_test_split_reproduces_the_model_card(record) -> None:
+    """The command of the card, on its first sequences in an empty home, gives the recorded scores."""
+    meta = json.loads(record.read_text())
+    subset = meta["test"]["subset"]
+    n = str(subset["sequences"])
+    result = run_cli(
+        "eval", "--model", meta["model"], "--split", "test", "--limit", n, "--digits", str(MNIST_NPZ),
+        "--baseline", "zeros,copy-last", "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["chosen_by"].endswith("the checkpoint shipped with framecast")
+    assert report["sequences"] == subset["sequences"]
+    for who, recorded in subset["scores"].items():
+        got = report["results"][who]["rollout"]
+        for key in ("mse", "mae", "psnr", "ssim"):
+            assert got[key] == pytest.approx(recorded[key], rel=2e-3), (who, key)
+        assert got["per_step"]["mse"] == pytest.approx(recorded["per_step_mse"], rel=5e-3)
+
+
+def test_the_model_cards_page_is_what_the_records_give() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts/model_cards.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    page = (REPO / "docs/pages/checkpoints.md").read_text()
+    for record in RECORDS:
+        meta = json.loads(record.read_text())
+        assert f"{meta['test']['scores'][meta['model']]['mse']:.1f}" in page
+        assert meta["sha256"][:16] in page
+
+
+def test_runs_lists_the_shipped_checkpoints_in_an_empty_home() -> None:
+    result = run_cli("runs", "--json")
+    assert result.code == 0, result.stderr
+    rows = json.loads(result.stdout)["runs"]
+    assert sorted((r["model"], r["status"]) for r in rows) == sorted((m, "shipped") for m in MODELS)
+    for row in rows:
+        assert Path(row["path"]).parent == PRETRAINED_DIR and row["best"]["mse"] > 0
+    table = run_cli("runs")
+    assert table.code == 0 and "shipped" in table.stdout
+
+
+def test_predict_a_generated_sequence_offline_writes_a_gif_of_context_truth_and_prediction(tmp_path) -> None:
+    """The README's main job: nothing but the package, no network, a GIF with the truth beside the prediction."""
+    out = tmp_path / "demo.gif"
+    result = run_cli("predict", "moving-mnist", "--model", "predrnn", "-o", str(out), "--json",
+                     env={"FRAMECAST_OFFLINE": "1"})  # fmt: skip
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    clip = report["clips"][0]
+    assert clip["source"]["kind"] == "dataset" and clip["source"]["split"] == "test"
+    assert clip["frames"]["context"] == list(range(10)) and clip["frames"]["truth"] == list(range(10, 20))
+    assert clip["metrics"]["mse"] < clip["baselines"]["copy-last"]["mse"]
+    frames = iio.imread(out, index=None)
+    assert frames.shape[0] == 20  # the 10 context frames, then the 10 predicted beside the truth
+    # another sequence is another clip; a sequence past the end is a clean error
+    other = json.loads(run_cli("predict", "moving-mnist", "--model", "predrnn", "--sequence", "5", "-o",
+                               str(tmp_path / "five.gif"), "--json").stdout)  # fmt: skip
+    assert other["clips"][0]["metrics"]["mse"] != clip["metrics"]["mse"]
+    bad = run_cli("predict", "moving-mnist", "--model", "predrnn", "--sequence", "99999", "-o", str(tmp_path / "x.gif"))
+    assert bad.code == 2 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_predict_the_real_clips_with_a_shipped_checkpoint(model, tmp_path) -> None:
     clips = sorted(VIDEOS.iterdir())
     result = run_cli("predict", *map(str, clips), "--model", model, "--out-dir", str(tmp_path), "--json")

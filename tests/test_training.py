@@ -59,7 +59,10 @@ def test_a_run_leaves_every_file_and_json(isolated_home) -> None:
     state = torch.load(run / "state.pt", weights_only=True)
     assert state["epoch"] == 2 and state["step"] == 8
     listed = json.loads(run_cli("runs", "--model", "convlstm", "--json").stdout)["runs"]
-    assert [(r["run"], r["status"]) for r in listed] == [("convlstm/first", "finished"), ("convlstm/shipped", "shipped")]
+    assert [(r["run"], r["status"]) for r in listed] == [
+        ("convlstm/first", "finished"),
+        ("convlstm/shipped", "shipped"),
+    ]
     assert listed[0]["best"]["mse"] > 0
 
 

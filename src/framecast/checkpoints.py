@@ -200,6 +200,16 @@ def shipped_checkpoint(name: str) -> Path | None:
     return found[0] if found else None
 
 
+def shipped_records(model: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """The checkpoints shipped with framecast (of one model, or all): each weights file and its JSON record."""
+    found = []
+    for record in sorted(PRETRAINED_DIR.glob("*.json")):
+        meta = json.loads(record.read_text())
+        if model is None or meta.get("model") == model:
+            found.append((PRETRAINED_DIR / meta["file"], meta))
+    return found
+
+
 def origin(path: Path) -> str:
     """How `--model NAME` came to a weights file, for people and for --json."""
     if Path(path).parent == PRETRAINED_DIR:

@@ -37,6 +37,13 @@ def is_array_file(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in ARRAY_SUFFIXES
 
 
+def is_dataset_name(clip: str | os.PathLike[str]) -> bool:
+    """Whether `clip` names a dataset (a sequence of its test split is predicted) rather than a file."""
+    from framecast.data.registry import DATASETS
+
+    return str(clip) in DATASETS and not Path(clip).exists()
+
+
 @dataclass
 class ClipFrames:
     """A clip's frames in the format asked for, and what it took to get them there.
@@ -197,6 +204,41 @@ def read_clip(
         "codec": info.codec,
     }
     return ClipFrames(path, frames, source, notes)
+
+
+def read_sample(
+    name: str, *, sequence: int, context: int, horizon: int, channels: int, size: tuple[int, int]
+) -> ClipFrames:
+    """Sequence `sequence` of dataset `name`'s test split as a clip of ``context + horizon`` frames.
+
+    Generated Moving MNIST needs nothing but the package: this is how `predict` runs offline on a fresh install.
+
+    Raises:
+        InputError: a sequence number past the end of the split.
+    """
+    from framecast.data.registry import open_dataset
+
+    dataset = open_dataset(name, "test", context=context, horizon=horizon)
+    if not 0 <= sequence < len(dataset):
+        raise InputError(
+            f"the test split of {name} holds {len(dataset)} sequences, so there is no sequence {sequence}",
+            f"give --sequence 0 to {len(dataset) - 1}",
+        )
+    raw = dataset.raw(sequence)
+    _, h, w, c = raw.shape
+    frames, notes = fit_frames(_to_uint8(raw), channels=channels, size=size)
+    source = {
+        "kind": "dataset",
+        "name": name,
+        "split": "test",
+        "sequence": sequence,
+        "sequences": len(dataset),
+        "frames": len(raw),
+        "height": h,
+        "width": w,
+        "channels": c,
+    }
+    return ClipFrames(Path(name), frames, source, notes)
 
 
 def select_frames(
@@ -441,6 +483,8 @@ def run_predict(
         model=None,
     )
     for p in paths_in:
+        if is_dataset_name(p):
+            continue
         if not p.exists():
             raise InputError(f"{p} does not exist", "check the path")
         if p.is_dir():
@@ -482,9 +526,15 @@ def run_predict(
     prepared = []
     for path in paths_in:
         began = time.perf_counter()
-        clip = read_clip(path, channels=spec["channels"], size=size, sequence=sequence)
+        if is_dataset_name(path):  # a sample the package makes: predicted from its first frames, truth beside it
+            clip = read_sample(
+                str(path), sequence=sequence, context=ctx_len, horizon=hor, channels=spec["channels"], size=size
+            )
+            first = 0 if start is None else start
+        else:
+            clip, first = read_clip(path, channels=spec["channels"], size=size, sequence=sequence), start
         read_s = time.perf_counter() - began
-        chosen = select_frames(len(clip.frames), context=ctx_len, horizon=hor, start=start, name=str(path))
+        chosen = select_frames(len(clip.frames), context=ctx_len, horizon=hor, start=first, name=str(path))
         if clip.conversions:
             say(
                 f"Note: {path.name}: {'; '.join(clip.conversions)}, to match the checkpoint's "

@@ -8,11 +8,15 @@ import typer
 
 from framecast.cli._common import Json, examples
 
-HELP = "List trained runs: model, status, data spec, epochs, best validation metrics."
+HELP = (
+    "List trained runs and the checkpoints shipped with framecast: model, status, data spec, epochs, best "
+    "validation metrics."
+)
 
 
 def gather(model: str | None = None) -> list[dict]:
-    from framecast.checkpoints import list_runs, read_run_config
+    """Runs, newest first, then the shipped checkpoints (status "shipped"), which `--model NAME` falls back to."""
+    from framecast.checkpoints import list_runs, read_run_config, shipped_records
 
     rows = []
     for run in list_runs(model):
@@ -36,6 +40,26 @@ def gather(model: str | None = None) -> list[dict]:
                 "best_epoch": best_epoch,
                 "best": best_val,
                 "updated": c.get("updated"),
+            }
+        )
+    for weights, meta in shipped_records(model):
+        rows.append(
+            {
+                "run": f"{meta['model']}/shipped",
+                "path": str(weights),
+                "model": meta["model"],
+                "preset": meta.get("preset"),
+                "status": "shipped",
+                "spec": meta.get("spec"),
+                "data": meta.get("data", {}).get("name"),
+                "epochs": meta.get("epochs"),
+                "steps": meta.get("steps"),
+                "train_seconds": meta.get("train_seconds"),
+                "parameters": meta.get("parameters"),
+                "best_epoch": meta.get("best", {}).get("epoch"),
+                "best": meta.get("val"),
+                "updated": None,
+                "test": meta.get("test", {}).get("scores", {}).get(meta["model"]),
             }
         )
     return rows
@@ -67,7 +91,7 @@ def command(
             str(r["epochs"]),
             f"{best['mse']:.2f}" if "mse" in best else "-",
             f"{best['ssim']:.4f}" if "ssim" in best else "-",
-            str(r["updated"]),
+            str(r["updated"] or "-"),
         )
     _output.out().print(t)
 

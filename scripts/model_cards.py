@@ -1,0 +1,187 @@
+"""Write the model cards of the shipped checkpoints (docs/pages/checkpoints.md) from their JSON records.
+
+Every figure on the page comes from `src/framecast/pretrained/*.json`, which `scripts/export_pretrained.py`
+writes when it exports and scores a run, so the cards cannot drift from the weights. ``--check`` exits 1 when
+the page is not what the records give (the test suite runs it).
+
+Usage:
+    python scripts/model_cards.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "src/framecast/pretrained"
+PAGE = ROOT / "docs/pages/checkpoints.md"
+ORDER = ("convlstm", "predrnn", "predrnn-v2", "vit")
+NAMES = {"convlstm": "ConvLSTM", "predrnn": "PredRNN", "predrnn-v2": "PredRNN-V2", "vit": "ViT predictor"}
+#: Options recorded in a run that are not `framecast train` flags of the same name.
+NOT_FLAGS = {"overrides", "val_metric", "name", "init"}
+
+INTRO = """\
+# Shipped checkpoints
+
+framecast carries trained weights inside the package, so `framecast predict clip.mp4 --model predrnn` works on a
+fresh install with no download and no training run. `--model NAME` takes the best checkpoint of your newest
+finished run of that model when there is one, else the shipped checkpoint, and says which it used (`chosen_by`
+in `--json`). `framecast runs` lists the shipped checkpoints beside your runs.
+
+Each card below is written by `scripts/model_cards.py` from the checkpoint's JSON record in
+`src/framecast/pretrained/`, which `scripts/export_pretrained.py` made when it exported the run's best weights
+(fp16 safetensors, no pickle) and scored them with the `framecast eval` command shown. The test suite checks the
+files against their recorded sizes and sha256, re-runs that command on the first {subset} test sequences and
+compares the scores with the record, and checks that this page is what the records give.
+
+All scores follow the [metric definitions](metrics.md): `mse` and `mae` are per-frame sums over the 64x64
+pixels, averaged over the 10 predicted frames; `ssim` uses data range 1. The test split is generated Moving
+MNIST drawn from MNIST's 10,000 test digits (never seen in training or validation), with fixed seeds, and the
+baselines are scored on the very same sequences: `zeros` predicts blank frames, `copy-last` repeats the last
+frame seen. A checkpoint ships only with an MSE below 60% of the zeros baseline's.
+
+`mnist_digits.npz` in the commands holds the full MNIST digits, the same 70,000 that `framecast download mnist`
+fetches (`--digits` takes that idx folder too; without `--digits`, downloaded digits are used when present, else
+the compact set inside the package, whose test sequences differ).
+"""
+
+
+def train_command(options: dict) -> str:
+    """The `framecast train` command a run's recorded options stand for (defaults left out)."""
+    from framecast.training.trainer import TrainOptions
+
+    defaults = {f.name: f.default for f in fields(TrainOptions) if f.default is not MISSING}
+    parts = ["framecast train", f"--model {options['model']}", f"--preset {options['preset']}"]
+    for key, value in options.items():
+        if key in ("model", "preset") or key in NOT_FLAGS or value == defaults.get(key) or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag)
+        elif isinstance(value, list):
+            parts.append(f"{flag} {','.join(map(str, value))}")
+        else:
+            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    parts += [f"--set {k}={v}" for k, v in (options.get("overrides") or {}).items()]
+    if options.get("name"):
+        parts.append(f"--name {options['name']}")
+    return " ".join(parts)
+
+
+def wrap_command(command: str, width: int = 100) -> str:
+    """A long command over several lines with backslashes, broken between options."""
+    lines, line = [], ""
+    for word in command.replace(" --", "\0--").split("\0"):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line + " \\")
+            line = "    " + word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join([*lines, line])
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min"
+
+
+def card(record: dict) -> str:
+    name = NAMES.get(record["model"], record["model"])
+    options = record["options"]
+    test = record.get("test")
+    sequences_seen = record["steps"] * options["batch_size"] * options.get("devices", 1)
+    out = [f"## {name} `{record['preset']}`: `--model {record['model']}`", ""]
+    out += [
+        "| | |",
+        "| --- | --- |",
+        f"| weights | `{record['file']}`, {record['bytes'] / 1e6:.2f} MB ({record['dtype']}), sha256 "
+        f"`{record['sha256'][:16]}...` |",
+        f"| parameters | {record['parameters']:,} |",
+        f"| frames | {record['spec']['channels']} channel, {record['spec']['height']}x{record['spec']['width']}, "
+        f"{record['spec']['context']} in, {record['spec']['horizon']} out (any horizon rolls forward) |",
+        f"| training data | {record['data']['train']} |",
+        f"| validation data | {record['data']['val']} |",
+        f"| training | {record['steps']:,} steps of {options['batch_size']} sequences ({sequences_seen:,} sequences "
+        f"seen), {record['epochs']} epochs, {record['precision']}, learning rate {options['lr']:g} "
+        f"({options['schedule']}, {options['optimizer']}) |",
+        f"| wall time | {minutes(record['train_seconds'])} |",
+        f"| hardware | {record.get('hardware') or 'not recorded'} |",
+        f"| best validation MSE | {record['best']['value']:.1f} (epoch {record['best']['epoch']}) |",
+        f"| framecast | {record['framecast']} |",
+        "",
+        "Trained with:",
+        "",
+        "```bash",
+        wrap_command(train_command(options)),
+        "```",
+        "",
+    ]
+    if not test:
+        return "\n".join([*out, "Not yet scored on the test split.", ""])
+    scores = test["scores"]
+    zeros = scores["zeros"]["mse"]
+    out += [
+        f"Scored on the test split, {test['sequences']:,} sequences, in {test['seconds']:.0f} s ({test['precision']}). "
+        f"The data: {test['data']}.",
+        "",
+        "```bash",
+        wrap_command(test["command"]),
+        "```",
+        "",
+        "| predictor | mse | mse per pixel | mae | psnr | ssim | MSE / zeros' MSE |",
+        "| --- | --: | --: | --: | --: | --: | --: |",
+    ]
+    for who, s in scores.items():
+        label = f"{record['model']} {record['preset']}" if who == record["model"] else who
+        out.append(
+            f"| {label} | {s['mse']:.1f} | {s['mse_pixel']:.4f} | {s['mae']:.1f} | {s['psnr']:.2f} | "
+            f"{s['ssim']:.4f} | {s['mse'] / zeros:.2f} |"
+        )
+    steps = scores[record["model"]]["per_step_mse"]
+    out += [
+        "",
+        "MSE per predicted frame:",
+        "",
+        "| " + " | ".join(str(i + 1) for i in range(len(steps))) + " |",
+        "| " + " | ".join("--:" for _ in steps) + " |",
+        "| " + " | ".join(f"{v:.1f}" for v in steps) + " |",
+        "",
+    ]
+    subset = test["subset"]
+    out += [
+        f"On the first {subset['sequences']} of these sequences (`--limit {subset['sequences']}`, what the test "
+        f"suite re-runs) the MSE is {subset['scores'][record['model']]['mse']:.2f}.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def render() -> str:
+    records = [json.loads(p.read_text()) for p in RECORDS.glob("*.json")]
+    records.sort(key=lambda r: (ORDER.index(r["model"]) if r["model"] in ORDER else len(ORDER), r["model"]))
+    subset = next((r["test"]["subset"]["sequences"] for r in records if r.get("test")), "N")
+    total = sum(r["bytes"] for r in records)
+    head = INTRO.format(subset=subset)
+    head += f"\nTogether the {len(records)} checkpoints take {total / 1e6:.1f} MB of the package.\n"
+    return head + "\n" + "\n".join(card(r) for r in records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="exit 1 when the page differs from the records")
+    args = parser.parse_args()
+    text = render()
+    if args.check:
+        if not PAGE.is_file() or PAGE.read_text() != text:
+            print(f"{PAGE.relative_to(ROOT)} is out of date: run python scripts/model_cards.py", file=sys.stderr)
+            sys.exit(1)
+        return
+    PAGE.write_text(text)
+    print(f"wrote {PAGE.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
