@@ -229,6 +229,11 @@ def test_init_starts_a_new_run_from_a_checkpoint(isolated_home) -> None:
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     other = run_cli("train", *TINY, "--preset", "small", "--epochs", "1", "--init", str(best))
     assert_clean_error(other, 2, "another configuration")
+    # a run named as `framecast runs` lists it: its best weights
+    by_name = run_cli("train", *TINY, "--epochs", "1", "--max-steps", "1", "--init", "convlstm/base", "--name", "named")
+    assert by_name.code == 0, by_name.stderr
+    assert str(best) in by_name.stderr
+    assert_clean_error(run_cli("train", *TINY, "--init", "convlstm/nothing"), 2, "no run named")
 
 
 def test_the_same_command_runs_under_torchrun(isolated_home) -> None:

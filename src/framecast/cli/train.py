@@ -93,7 +93,7 @@ def command(
     ] = None,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     init: Annotated[
-        Optional[str], typer.Option("--init", help="Start from these weights (.safetensors or run folder).")
+        Optional[str], typer.Option("--init", help="Start from these weights (.safetensors, run folder or run name).")
     ] = None,
     channels: Channels = None,
     size: Size = None,

@@ -79,7 +79,7 @@ class TrainOptions:
     val_metric: str = "mse"  # the validation metric for best checkpoint, early stopping and plateau
     name: str | None = None  # run id (default: the start time)
     compile: bool = False  # torch.compile the model
-    init: str | None = None  # start from these weights (a .safetensors file or a run folder): fine-tuning
+    init: str | None = None  # start from these weights (a .safetensors file, a run folder or name): fine-tuning
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainOptions:
@@ -306,9 +306,12 @@ class Trainer:
 
     def _load_init(self, source: str) -> None:
         """Start from the weights of another checkpoint of the same model and frame format."""
-        from framecast.checkpoints import load_checkpoint
+        from framecast.checkpoints import load_checkpoint, resolve_run
 
-        ckpt = load_checkpoint(Path(source))
+        path = Path(source).expanduser()
+        if not path.exists() and not source.endswith(".safetensors"):  # a run by name: vit/quality-small
+            path = resolve_run(source, self.o.model)
+        ckpt = load_checkpoint(path)
         if ckpt.name != self.o.model or ckpt.config != asdict(self.model.config):
             raise UsageError(
                 f"--init {source} holds a {ckpt.name} model of another configuration",
