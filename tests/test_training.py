@@ -107,11 +107,15 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(i
     cut = runs_root(isolated_home) / "convlstm" / "cut"
     config = json.loads((cut / "config.json").read_text())
     assert config["status"] == "interrupted"
+    # the interrupted session's time is kept: more than its first epoch took
+    assert config["train_seconds"] > config["history"][0]["seconds"] > 0
     state = torch.load(cut / "state.pt", weights_only=True)
     assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 60
+    assert state["seconds"] == pytest.approx(config["train_seconds"], abs=1.0)
     resumed = run_cli("train", "--resume")  # the newest unfinished run
     assert resumed.code == 0, resumed.stderr
-    assert json.loads((cut / "config.json").read_text())["status"] == "finished"
+    final = json.loads((cut / "config.json").read_text())
+    assert final["status"] == "finished" and final["train_seconds"] > config["train_seconds"]
     assert_same_weights(runs_root(isolated_home) / "convlstm" / "whole" / "last.safetensors", cut / "last.safetensors")
 
 

@@ -352,7 +352,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train until the epochs, max steps or patience run out; return the run's summary."""
         self._write_run_files(final=False)
-        t0 = time.perf_counter()
+        self._session_started = time.perf_counter()
         with _StopFlag() as stop:
             try:
                 while self.epoch < self.o.epochs and not self._out_of_steps():
@@ -360,13 +360,18 @@ class Trainer:
                     if self.status != "running":
                         break
             finally:
-                self.seconds_before += time.perf_counter() - t0
-                t0 = time.perf_counter()
+                self.seconds_before = self.train_seconds()
+                self._session_started = None
         if self.status == "running":
             self.status = "finished"
         if self.status in ("finished", "stopped early"):
             self._write_run_files(final=True)
         return self.summary()
+
+    def train_seconds(self) -> float:
+        """Training time so far: earlier sessions of a resumed run, and this one up to now."""
+        started = getattr(self, "_session_started", None)
+        return self.seconds_before + (time.perf_counter() - started if started is not None else 0.0)
 
     def _out_of_steps(self) -> bool:
         return self.o.max_steps is not None and self.step >= self.o.max_steps
@@ -543,7 +548,7 @@ class Trainer:
             "step_in_epoch": self.step_in_epoch,
             "step": self.step,
             "bad_epochs": self.bad_epochs,
-            "seconds": self.seconds_before,
+            "seconds": self.train_seconds(),
             "rng": rngs,
         }
         from framecast import _fs
@@ -571,7 +576,7 @@ class Trainer:
             "status": self.status,
             "started": self.started,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "train_seconds": self.seconds_before,
+            "train_seconds": self.train_seconds(),
             "epochs_done": self.epoch,
             "steps_done": self.step,
             "best": {"metric": self.o.val_metric, "value": self.best, "epoch": self.best_epoch},
