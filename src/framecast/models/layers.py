@@ -82,6 +82,41 @@ def _conv_input_only(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, conv.weight[:, : x.shape[1]], conv.bias, padding=conv.padding)
 
 
+def _tanh_cpu(x: torch.Tensor) -> torch.Tensor:
+    """tanh(x) as 2 sigmoid(2x) - 1, in one buffer. On a CPU, torch's float32 tanh is several times slower than
+    its sigmoid (measured 760 against 59 us on a (16, 32, 16, 16) map), and this identity is within 2e-7 of it."""
+    t = x * 2
+    torch.sigmoid(t, out=t)
+    return t.mul_(2).sub_(1)
+
+
+class _Tanh(torch.autograd.Function):
+    """tanh through `_tanh_cpu`, keeping its output for the backward, as torch's own tanh does."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = _tanh_cpu(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """The recurrent cells' tanh: torch's own off the CPU, the faster identity on it (see `_tanh_cpu`)."""
+    if x.device.type != "cpu":
+        return torch.tanh(x)
+    return _Tanh.apply(x) if x.requires_grad and torch.is_grad_enabled() else _tanh_cpu(x)
+
+
+def _tanh_any(x: torch.Tensor) -> torch.Tensor:
+    """tanh inside an autograd function's own forward or backward (no graph is recorded there)."""
+    return _tanh_cpu(x) if x.device.type == "cpu" else torch.tanh(x)
+
+
 class _LSTMPointwise(torch.autograd.Function):
     """The LSTM cell's element-wise part, (gates, c) -> (h', c'), with a hand-written backward.
 
@@ -99,10 +134,10 @@ class _LSTMPointwise(torch.autograd.Function):
         n = gates.shape[1] // 4
         pre_ifo, pre_g = gates.split([3 * n, n], dim=1)
         ifo = torch.sigmoid(pre_ifo)
-        g = torch.tanh(pre_g)
+        g = _tanh_any(pre_g)
         i, f, o = ifo.chunk(3, dim=1)
         c_new = i * g if c is None else torch.addcmul(f * c, i, g)
-        h_new = o * torch.tanh(c_new)
+        h_new = o * _tanh_any(c_new)
         ctx.save_for_backward(ifo, g, c_new, c)
         return h_new, c_new
 
@@ -110,7 +145,7 @@ class _LSTMPointwise(torch.autograd.Function):
     def backward(ctx, dh: torch.Tensor | None, dc: torch.Tensor | None):
         ifo, g, c_new, c = ctx.saved_tensors
         i, f, o = ifo.chunk(3, dim=1)
-        tc = torch.tanh(c_new)
+        tc = _tanh_any(c_new)
         dh = torch.zeros_like(c_new) if dh is None else dh
         # dL/dc' gathers what reaches c' through h' = o tanh(c') and what comes from the next step directly
         dc_total = torch.ops.aten.tanh_backward(dh * o, tc)
@@ -186,7 +221,7 @@ class ConvLSTMCell(nn.Module):
         if self.peephole is None and self.cell_norm is None:
             return _LSTMPointwise.apply(gates, None if state is None else c)
         pre_ifo, pre_g = gates.split([3 * n, n], dim=1)
-        g = torch.tanh(pre_g)
+        g = tanh(pre_g)
         if self.peephole is None:
             i, f, o = torch.sigmoid(pre_ifo).chunk(3, dim=1)  # one call for the three sigmoid gates
             c_new = i * g if state is None else torch.addcmul(f * c, i, g)
@@ -198,7 +233,7 @@ class ConvLSTMCell(nn.Module):
             c_new = i * g if state is None else torch.addcmul(f * c, i, g)
             o = torch.sigmoid(pre_o + self.peephole[2] * c_new)  # o looks at the new cell state
         # Layer norm (Ba et al.) normalises what the output reads, while the cell carries c itself on.
-        h_new = o * torch.tanh(c_new if self.cell_norm is None else self.cell_norm(c_new))
+        h_new = o * tanh(c_new if self.cell_norm is None else self.cell_norm(c_new))
         return h_new, c_new
 
 
@@ -270,12 +305,12 @@ class SpatioTemporalLSTMCell(nn.Module):
 
         pre_if, pre_g, pre_o = xh.split([2 * n, n, n], dim=1)  # split, not slices: a cheaper backward
         i, f = torch.sigmoid(pre_if).chunk(2, dim=1)
-        delta_c = i * torch.tanh(pre_g)
+        delta_c = i * tanh(pre_g)
         c_new = delta_c if state is None else torch.addcmul(delta_c, f, c)
 
         pre_if_m, pre_g_m = xm.split([2 * n, n], dim=1)
         i_m, f_m = torch.sigmoid(pre_if_m).chunk(2, dim=1)
-        delta_m = i_m * torch.tanh(pre_g_m)
+        delta_m = i_m * tanh(pre_g_m)
         m_new = delta_m if m is None else torch.addcmul(delta_m, f_m, m)
 
         mem = torch.cat([c_new, m_new], dim=1)  # (B, 2n, h, w)
@@ -283,7 +318,7 @@ class SpatioTemporalLSTMCell(nn.Module):
         if self.norm_o is not None:
             o_mem = self.norm_o(o_mem)
         o = torch.sigmoid(pre_o + o_mem)
-        h_new = o * torch.tanh(self.conv_last(mem).to(x.dtype))
+        h_new = o * tanh(self.conv_last(mem).to(x.dtype))
         return h_new, c_new, m_new, delta_c, delta_m
 
 
