@@ -65,8 +65,38 @@ def score(model: str, digits: Path, limit: int) -> dict:
     }
 
 
+def stages_of(run: Path, config: dict) -> list[dict]:
+    """The training stages behind a run, first to last: a run started with `--init RUN` follows that run."""
+    from framecast.checkpoints import resolve_run
+
+    stages = [config]
+    while stages[0]["options"].get("init"):
+        init = stages[0]["options"]["init"]
+        earlier = resolve_run(init, stages[0]["model"]) if not init.endswith(".safetensors") else None
+        if earlier is None:
+            raise SystemExit(f"{run} started from the weights file {init}: export needs the run that made it")
+        stages.insert(0, json.loads((earlier / "config.json").read_text()))
+    return stages
+
+
+def stage_record(config: dict) -> dict:
+    options = dict(config["options"])
+    if config["status"] != "finished" and not options.get("max_steps"):
+        # a stage stopped by hand: --max-steps ends the loop at the same step, on the schedule of --epochs
+        options["max_steps"] = config["steps_done"]
+    return {
+        "options": options,
+        "status": config["status"],
+        "epochs": config["epochs_done"],
+        "steps": config["steps_done"],
+        "train_seconds": round(config["train_seconds"]),
+        "best": config["best"],
+    }
+
+
 def export(run: Path, out: Path, *, hardware: str | None) -> tuple[Path, dict]:
     config = json.loads((run / "config.json").read_text())
+    stages = [stage_record(c) for c in stages_of(run, config)]
     best = run / "best.safetensors"
     with safe_open(str(best), framework="pt") as f:
         metadata = dict(f.metadata() or {})
@@ -87,9 +117,10 @@ def export(run: Path, out: Path, *, hardware: str | None) -> tuple[Path, dict]:
         "spec": config["spec"],
         "data": config["data"],
         "options": config["options"],
-        "epochs": config["epochs_done"],
-        "steps": config["steps_done"],
-        "train_seconds": round(config["train_seconds"]),
+        "epochs": sum(st["epochs"] for st in stages),
+        "steps": sum(st["steps"] for st in stages),
+        "train_seconds": sum(st["train_seconds"] for st in stages),
+        "stages": stages,
         "precision": config["precision"],
         "hardware": hardware or config.get("environment", {}).get("hardware"),
         "best": config["best"],
@@ -98,7 +129,8 @@ def export(run: Path, out: Path, *, hardware: str | None) -> tuple[Path, dict]:
     }
     digits = record["options"].get("digits")
     if digits:  # record the digit file by name: where it lay on the training machine means nothing elsewhere
-        record["options"]["digits"] = Path(digits).name
+        for options in (record["options"], *(st["options"] for st in stages)):
+            options["digits"] = Path(options["digits"]).name if options.get("digits") else None
         record["data"] = {k: v.replace(digits, Path(digits).name) for k, v in record["data"].items()}
     return target, record
 

@@ -67,6 +67,8 @@ def train_command(options: dict) -> str:
         else:
             parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     parts += [f"--set {k}={v}" for k, v in (options.get("overrides") or {}).items()]
+    if options.get("init"):
+        parts.append(f"--init {options['init']}")
     if options.get("name"):
         parts.append(f"--name {options['name']}")
     return " ".join(parts)
@@ -92,7 +94,17 @@ def card(record: dict) -> str:
     name = NAMES.get(record["model"], record["model"])
     options = record["options"]
     test = record.get("test")
-    sequences_seen = record["steps"] * options["batch_size"] * options.get("devices", 1)
+    single = {k: record[k] for k in ("steps", "epochs", "train_seconds")}
+    stages = record.get("stages") or [{"options": options, **single}]
+    sequences_seen = sum(st["steps"] * st["options"]["batch_size"] * st["options"].get("devices", 1) for st in stages)
+    if len(stages) == 1:
+        schedule = f"learning rate {options['lr']:g} ({options['schedule']}, {options['optimizer']})"
+    else:
+        schedule = "; ".join(
+            f"stage {k}: {st['steps']:,} steps, {st['epochs']} epochs, learning rate {st['options']['lr']:g} "
+            f"({st['options']['schedule']}), {minutes(st['train_seconds'])}"
+            for k, st in enumerate(stages, 1)
+        )
     out = [f"## {name} `{record['preset']}`: `--model {record['model']}`", ""]
     out += [
         "| | |",
@@ -105,17 +117,16 @@ def card(record: dict) -> str:
         f"| training data | {record['data']['train']} |",
         f"| validation data | {record['data']['val']} |",
         f"| training | {record['steps']:,} steps of {options['batch_size']} sequences ({sequences_seen:,} sequences "
-        f"seen), {record['epochs']} epochs, {record['precision']}, learning rate {options['lr']:g} "
-        f"({options['schedule']}, {options['optimizer']}) |",
+        f"seen), {record['epochs']} epochs, {record['precision']}, {schedule} |",
         f"| wall time | {minutes(record['train_seconds'])} |",
         f"| hardware | {record.get('hardware') or 'not recorded'} |",
         f"| best validation MSE | {record['best']['value']:.1f} (epoch {record['best']['epoch']}) |",
         f"| framecast | {record['framecast']} |",
         "",
-        "Trained with:",
+        "Trained with:" if len(stages) == 1 else f"Trained in {len(stages)} stages, each starting from the last:",
         "",
         "```bash",
-        wrap_command(train_command(options)),
+        *(wrap_command(train_command(st["options"])) for st in stages),
         "```",
         "",
     ]

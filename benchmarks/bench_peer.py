@@ -1,0 +1,354 @@
+"""framecast's ConvLSTM and PredRNN against OpenSTL's, side by side at the same configuration.
+
+OpenSTL (github.com/chengtan9907/OpenSTL) is the reference most people train these models with. Point
+`OPENSTL_SRC` at a checkout of it; this script loads its ConvLSTM and PredRNN model and cell files (they need
+only torch) straight from that folder, without importing the rest of the package. Nothing of it is copied here.
+Without `OPENSTL_SRC` only framecast's column is measured.
+
+Both implementations get the same configuration: layers, hidden channels, kernel, patch, batch, frames (10 in,
+10 out, 64x64x1), threads and precision, and the same inputs. They alternate in every round: framecast, then
+OpenSTL, round after round, so that a change of machine load touches both alike, and each figure is the median
+of the rounds.
+
+- Training step: forward, loss, backward, AdamW step. framecast runs its model as its trainer does (teacher
+  forcing 0.5, MSE on the predicted frames). OpenSTL runs its model as its trainer does: the frames folded into
+  patches (its `reshape_patch`, done in torch here), a scheduled-sampling mask of the same 0.5 (built once,
+  outside the timing), and the MSE its model returns (over all 19 generated frames).
+  `bf16` is autocast on framecast's side; on OpenSTL's it is reported two ways: fp32 (its trainer ignores its
+  own mixed-precision flag), and with bf16 autocast applied by hand around its forward.
+- Inference: the 10 frames after 10, framecast under `torch.inference_mode()` (as `eval` and `predict` run),
+  OpenSTL under `torch.no_grad()` (as its test loop runs), at batch 16 and batch 1.
+- Peak memory of a training step: on a GPU, `torch.cuda.max_memory_allocated`; on a CPU, the rise of the
+  process's peak resident set over a step, each implementation measured in a fresh process of its own (see
+  `peak_memory`).
+
+Usage:
+    OPENSTL_SRC=path/to/OpenSTL python benchmarks/bench_peer.py [--presets small,base] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+
+from framecast.models.registry import create_model
+
+HERE = Path(__file__).resolve().parent
+MODELS = ("convlstm", "predrnn")
+PEER_FILES = {
+    "convlstm": ("openstl/modules/convlstm_modules.py", "ConvLSTMCell", "openstl/models/convlstm_model.py",
+                 "ConvLSTM_Model"),
+    "predrnn": ("openstl/modules/predrnn_modules.py", "SpatioTemporalLSTMCell", "openstl/models/predrnn_model.py",
+                "PredRNN_Model"),
+}  # fmt: skip
+CONTEXT, HORIZON, SIZE = 10, 10, 64
+TEACHER_FORCING = 0.5
+
+
+def _load_file(name: str, path: Path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_peer(source: Path, model: str) -> type:
+    """OpenSTL's model class for `model`, loaded from its files alone.
+
+    Its model files import their cell from the `openstl.modules` package, whose __init__ imports every module
+    of the package (and their third-party needs); a bare stand-in package holding just the cell takes its place.
+    """
+    cell_file, cell_name, model_file, model_name = PEER_FILES[model]
+    for path in (cell_file, model_file):
+        if not (source / path).is_file():
+            raise SystemExit(f"OPENSTL_SRC={source} has no {path}: point it at a checkout of OpenSTL")
+    sys.modules.setdefault("openstl", types.ModuleType("openstl"))
+    modules = sys.modules.setdefault("openstl.modules", types.ModuleType("openstl.modules"))
+    cells = _load_file(f"openstl.modules.{Path(cell_file).stem}", source / cell_file)
+    setattr(modules, cell_name, getattr(cells, cell_name))
+    return getattr(_load_file(f"openstl.models.{Path(model_file).stem}", source / model_file), model_name)
+
+
+def settings(model: str, preset: str) -> dict:
+    """The shared configuration, read off framecast's preset."""
+    config = create_model(model, preset=preset).config
+    return {"layers": config.layers, "hidden": config.hidden, "kernel": config.kernel, "patch": config.patch}
+
+
+class Ours:
+    """framecast's model, run as its trainer and its eval run it."""
+
+    name = "framecast"
+
+    def __init__(self, model: str, preset: str, device: torch.device) -> None:
+        self.model = create_model(model, preset=preset).to(device)
+
+    def train_loss(self, context, target, precision):
+        with torch.autocast(context.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            pred = self.model(context, HORIZON, target=target, teacher_forcing=TEACHER_FORCING)
+        return torch.nn.functional.mse_loss(pred.float(), target)
+
+    def infer(self, context, precision):
+        with torch.inference_mode(), torch.autocast(context.device.type, torch.bfloat16, enabled=precision == "bf16"):
+            return self.model(context, HORIZON)
+
+
+def fold(frames: torch.Tensor, patch: int) -> torch.Tensor:
+    """(B, T, C, H, W) -> (B, T, H/p, W/p, p*p*C): the patch layout OpenSTL's recurrent models take."""
+    b, t, c, h, w = frames.shape
+    x = frames.permute(0, 1, 3, 4, 2).reshape(b, t, h // patch, patch, w // patch, patch, c)
+    return x.permute(0, 1, 2, 4, 3, 5, 6).reshape(b, t, h // patch, w // patch, patch * patch * c)
+
+
+class Peer:
+    """OpenSTL's model at the same configuration, run as its trainer and its test loop run it."""
+
+    name = "OpenSTL"
+
+    def __init__(self, cls: type, s: dict, device: torch.device, hand_autocast: bool = False) -> None:
+        configs = SimpleNamespace(
+            in_shape=(CONTEXT + HORIZON, 1, SIZE, SIZE),
+            patch_size=s["patch"],
+            filter_size=s["kernel"],
+            stride=1,
+            layer_norm=0,
+            pre_seq_length=CONTEXT,
+            aft_seq_length=HORIZON,
+            reverse_scheduled_sampling=0,
+        )
+        self.patch = s["patch"]
+        self.model = cls(s["layers"], [s["hidden"]] * s["layers"], configs).to(device)
+        self.hand_autocast = hand_autocast
+        self.mask = None
+
+    def _mask(self, batch: int, device: torch.device) -> torch.Tensor:
+        if self.mask is None or self.mask.shape[0] != batch:
+            p = self.patch
+            g = torch.Generator().manual_seed(0)
+            keep = (torch.rand(batch, HORIZON - 1, 1, 1, 1, generator=g) < TEACHER_FORCING).float()
+            self.mask = keep.expand(-1, -1, SIZE // p, SIZE // p, p * p).contiguous().to(device)
+        return self.mask
+
+    def train_loss(self, context, target, precision):
+        frames = fold(torch.cat([context, target], 1), self.patch)
+        with torch.autocast(context.device.type, torch.bfloat16, enabled=precision == "bf16" and self.hand_autocast):
+            _, loss = self.model(frames, self._mask(len(frames), frames.device))
+        return loss.float()
+
+    def infer(self, context, precision):
+        b = len(context)
+        frames = fold(torch.cat([context, torch.zeros_like(context)], 1), self.patch)
+        with torch.no_grad(), torch.autocast(context.device.type, torch.bfloat16, enabled=precision == "bf16"):
+            return self.model(frames, torch.zeros_like(self._mask(b, frames.device)), return_loss=False)[0]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def inputs(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    import numpy as np
+
+    from framecast.data.mnist import load_digits
+    from framecast.data.moving_mnist import generate
+
+    digits = load_digits().train
+    clips = generate(digits, batch, frames=CONTEXT + HORIZON, rng=np.random.default_rng(0))  # uint8 (N, T, H, W)
+    x = torch.from_numpy(clips).float().div_(255).unsqueeze(2).to(device)
+    return x[:, :CONTEXT].contiguous(), x[:, CONTEXT:].contiguous()
+
+
+def rounds(contenders: dict, fn, device: torch.device, warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Alternate the contenders: every round times each once, in turn."""
+    for _ in range(warmup):
+        for c in contenders.values():
+            fn(c)
+    sync(device)
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(repeats):
+        for k, c in contenders.items():
+            sync(device)
+            t = time.perf_counter()
+            fn(c)
+            sync(device)
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def train_step(c, context, target, precision) -> None:
+    opt = c.__dict__.setdefault("opt", torch.optim.AdamW(c.model.parameters(), lr=1e-4))
+    opt.zero_grad(set_to_none=True)
+    c.train_loss(context, target, precision).backward()
+    opt.step()
+
+
+def bench(model: str, preset: str, batch: int, device: torch.device, peer_cls, args) -> dict:
+    s = settings(model, preset)
+    torch.manual_seed(0)
+    context, target = inputs(batch, device)
+    row: dict = {"model": model, "preset": preset, "batch": batch, **s}
+    # Training: framecast fp32, framecast bf16, OpenSTL fp32, OpenSTL with bf16 autocast by hand, alternating.
+    contenders = {"framecast fp32": (Ours(model, preset, device), "fp32"),
+                  "framecast bf16": (Ours(model, preset, device), "bf16")}  # fmt: skip
+    if peer_cls is not None:
+        contenders["OpenSTL fp32"] = (Peer(peer_cls, s, device), "fp32")
+        contenders["OpenSTL bf16 by hand"] = (Peer(peer_cls, s, device, hand_autocast=True), "bf16")
+    if args.compile:  # `train --compile`: the first step compiles, and its time is reported apart
+        compiled = Ours(model, preset, device)
+        compiled.model = torch.compile(compiled.model)
+        began = time.perf_counter()
+        train_step(compiled, context, target, "fp32")
+        sync(device)
+        row["compile_s"] = time.perf_counter() - began
+        contenders["framecast fp32 compiled"] = (compiled, "fp32")
+    row["parameters"] = {k: sum(p.numel() for p in c.model.parameters()) for k, (c, _) in contenders.items()}
+    for c, _ in contenders.values():
+        c.model.train()
+    t = rounds(contenders, lambda cp: train_step(cp[0], context, target, cp[1]), device, args.warmup, args.repeats)
+    row["train_s"] = {k: statistics.median(v) for k, v in t.items()}
+    row["train_rounds_s"] = t
+    # Inference at batch 16 and 1, fp32 and bf16 on both sides.
+    for c, _ in contenders.values():
+        c.model.eval()
+    row["infer_s"] = {}
+    for b in (batch, 1):
+        ctx = context[:b].contiguous()
+        pairs = {f"{k.split()[0]} {p}": (c, p) for p in ("fp32", "bf16") for k, (c, cp) in contenders.items()
+                 if cp == "fp32" and "compiled" not in k}  # fmt: skip
+        t = rounds(pairs, lambda cp, ctx=ctx: cp[0].infer(ctx, cp[1]), device, args.warmup, args.repeats)
+        row["infer_s"][str(b)] = {k: statistics.median(v) for k, v in t.items()}
+    return row
+
+
+def peak_memory(model: str, preset: str, batch: int, device: str, who: str) -> float:
+    """MB a training step takes at its peak above what the process held before, in a fresh process.
+
+    On a GPU: the allocator's peak over a step. On a CPU: after one step (optimizer state, kernels), the peak
+    resident set (VmHWM, reset through /proc/self/clear_refs) of a second step above the resident set before it,
+    with glibc told to map every block of 128 KB or more on its own (`MALLOC_MMAP_THRESHOLD_`), so that freed
+    tensors leave the resident set at once and the peak is that of the tensors alive together.
+    """
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import bench_peer as b; b.measure_memory" + repr(
+        (model, preset, batch, device, who)
+    )
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def measure_memory(model: str, preset: str, batch: int, device: str, who: str) -> None:
+    dev = torch.device(device)
+    context, target = inputs(batch, dev)
+    if who == "framecast":
+        c = Ours(model, preset, dev)
+    else:
+        c = Peer(load_peer(Path(os.environ["OPENSTL_SRC"]), model), settings(model, preset), dev)
+    c.model.train()
+    train_step(c, context, target, "fp32")  # a first step: optimizer state, kernels and their buffers
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        train_step(c, context, target, "fp32")
+        torch.cuda.synchronize()
+        print((torch.cuda.max_memory_allocated() - base) / 2**20)
+        return
+
+    def status(key: str) -> float:  # MB, from the kernel's account of this process
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
+
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak resident set (VmHWM) to the current one
+    before = status("VmRSS")
+    train_step(c, context, target, "fp32")
+    print(status("VmHWM") - before)
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return f"{os.cpu_count()}-core {platform.machine()} CPU, torch {torch.__version__}, {threads} threads"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{b / a:.2f}x"
+
+
+def print_row(r: dict) -> None:
+    t = r["train_s"]
+    print(f"\n{r['model']} {r['preset']} (layers {r['layers']}, hidden {r['hidden']}, kernel {r['kernel']}, "
+          f"patch {r['patch']}), batch {r['batch']}; parameters {r['parameters']}")  # fmt: skip
+    print("  train step: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items()))
+    if "OpenSTL fp32" in t:
+        print(f"    framecast fp32 vs OpenSTL fp32: {ratio(t['framecast fp32'], t['OpenSTL fp32'])}; "
+              f"framecast bf16 vs OpenSTL fp32: {ratio(t['framecast bf16'], t['OpenSTL fp32'])}; "
+              f"vs OpenSTL bf16 by hand: {ratio(t['framecast bf16'], t['OpenSTL bf16 by hand'])}")  # fmt: skip
+    if "compile_s" in r:
+        print(f"    torch.compile: {r['compile_s']:.0f} s to compile (the first step)")
+    for b, inf in r["infer_s"].items():
+        line = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in inf.items())
+        print(f"  inference, batch {b}: {line}")
+        if "OpenSTL fp32" in inf:
+            print(f"    fp32 {ratio(inf['framecast fp32'], inf['OpenSTL fp32'])}, bf16 "
+                  f"{ratio(inf['framecast bf16'], inf['OpenSTL bf16'])}, framecast bf16 vs OpenSTL fp32 "
+                  f"{ratio(inf['framecast bf16'], inf['OpenSTL fp32'])}")  # fmt: skip
+    if "memory_mb" in r:
+        print("  peak memory of a training step: " + ", ".join(f"{k} {v:.0f} MB" for k, v in r["memory_mb"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--presets", default="small", help="comma-separated framecast presets (default small)")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--compile", action="store_true", help="add framecast's training step under torch.compile")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default results/peer-<device>.json)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    source = os.environ.get("OPENSTL_SRC")
+    print(f"machine: {machine(device)}; OpenSTL: {source or 'not given (set OPENSTL_SRC)'}")
+    rows = []
+    for model in args.models.split(","):
+        peer_cls = load_peer(Path(source), model) if source else None
+        for preset in args.presets.split(","):
+            row = bench(model, preset, args.batch, device, peer_cls, args)
+            if not args.no_memory:
+                row["memory_mb"] = {"framecast fp32": peak_memory(model, preset, args.batch, args.device, "framecast")}
+                if source:
+                    row["memory_mb"]["OpenSTL fp32"] = peak_memory(model, preset, args.batch, args.device, "OpenSTL")
+            print_row(row)
+            rows.append(row)
+    out = args.out or HERE / "results" / f"peer-{device.type}.json"
+    document = {"machine": machine(device), "openstl": bool(source), "command": " ".join(sys.argv), "rows": rows}
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
