@@ -14,7 +14,7 @@
   while concatenating.)
 
 Usage:
-    python benchmarks/bench_cli.py [--repeats 7] [--out benchmarks/results/cli.json]
+    python benchmarks/bench_cli.py [--repeats 7] [--parts timing,eval] [--out benchmarks/results/cli.json]
 """
 
 from __future__ import annotations
@@ -72,60 +72,75 @@ def generation_rate(seconds: float = 3.0, batch: int = 256) -> float:
     return done / (time.perf_counter() - began)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--train-steps", type=int, default=40, help="steps of the data-loading run (default 40)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "cli.json")
-    args = parser.parse_args(argv)
+PARTS = ("timing", "eval")
+
+
+def measure_timing(exe: list[str], env: dict[str, str], tmp: Path, args: argparse.Namespace) -> dict:
     import imageio.v3 as iio
     import numpy as np
 
     from framecast.data.mnist import load_digits
     from framecast.data.moving_mnist import generate
 
+    results: dict = {}
+    frames = generate(load_digits().test, 1, frames=20, rng=np.random.default_rng(1))[0]  # a 64x64 clip, 20 frames
+    clip = tmp / "clip.mp4"
+    iio.imwrite(clip, np.repeat(frames[..., None], 3, axis=-1), fps=10, codec="libx264")
+    help_s = wall([*exe, "--help"], env, args.repeats)
+    predict_s = wall([*exe, "predict", str(clip), "--model", "convlstm", "-o", str(tmp / "out.gif")], env, args.repeats)
+    import_s = wall([sys.executable, "-c", "import torch"], env, args.repeats)  # where a predict's time goes
+    results["help_s"] = {"median": statistics.median(help_s), "runs": help_s}
+    results["predict_s"] = {"median": statistics.median(predict_s), "runs": predict_s}
+    results["import_torch_s"] = {"median": statistics.median(import_s), "runs": import_s}
+    rates = [generation_rate() for _ in range(3)]
+    results["generation_seq_per_s"] = {"median": statistics.median(rates), "runs": rates}
+    subprocess.run(
+        [*exe, "train", "--model", "convlstm", "--preset", "small", "--max-steps", str(args.train_steps),
+         "--train-size", str(16 * args.train_steps), "--val-size", "16", "--epochs", "1", "--name", "bench", "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    epoch = json.loads((tmp / "home/data/runs/convlstm/bench/config.json").read_text())["history"][-1]
+    results["data_wait_share"] = epoch["data_wait_share"]
+    results["train_steps_per_second"] = epoch["steps_per_second"]
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--train-steps", type=int, default=40, help="steps of the data-loading run (default 40)")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help="timing (needs a quiet machine), eval (memory); default both"
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "cli.json")
+    args = parser.parse_args(argv)
+    parts = args.parts.split(",")
     exe = [sys.executable, "-m", "framecast"]
-    results: dict = {"machine": f"{os.cpu_count()}-core {platform.machine()} CPU", "command": " ".join(sys.argv)}
+    # a part measured alone updates its figures in an existing results file and keeps the others
+    results: dict = json.loads(args.out.read_text()) if args.out.is_file() and set(parts) != set(PARTS) else {}
+    results["machine"] = f"{os.cpu_count()}-core {platform.machine()} CPU"
+    results.setdefault("commands", {})
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FRAMECAST_HOME": str(Path(tmp) / "home"), "FRAMECAST_OFFLINE": "1"}
-        # a 64x64 clip of 20 frames
-        frames = generate(load_digits().test, 1, frames=20, rng=np.random.default_rng(1))[0]
-        clip = Path(tmp) / "clip.mp4"
-        iio.imwrite(clip, np.repeat(frames[..., None], 3, axis=-1), fps=10, codec="libx264")
-        help_s = wall([*exe, "--help"], env, args.repeats)
-        predict_s = wall(
-            [*exe, "predict", str(clip), "--model", "convlstm", "-o", str(Path(tmp) / "out.gif")], env, args.repeats
-        )
-        results["help_s"] = {"median": statistics.median(help_s), "runs": help_s}
-        results["predict_s"] = {"median": statistics.median(predict_s), "runs": predict_s}
-        # where a predict's time goes: importing torch alone, in a fresh process
-        import_s = wall([sys.executable, "-c", "import torch"], env, args.repeats)
-        results["import_torch_s"] = {"median": statistics.median(import_s), "runs": import_s}
-        score = [*exe, "eval", "--model", "convlstm", "--split", "test", "--baseline", "copy-last", "--json"]
-        results["eval_peak_mb"] = {str(n): peak_rss_mb([*score, "--limit", str(n)], env) for n in EVAL_SIZES}
-        rates = [generation_rate() for _ in range(3)]
-        results["generation_seq_per_s"] = {"median": statistics.median(rates), "runs": rates}
-        train = subprocess.run(
-            [*exe, "train", "--model", "convlstm", "--preset", "small", "--max-steps", str(args.train_steps),
-             "--train-size", str(16 * args.train_steps), "--val-size", "16", "--epochs", "1", "--name", "bench",
-             "--json"],
-            env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        config = json.loads((Path(tmp) / "home/data/runs/convlstm/bench/config.json").read_text())
-        epoch = config["history"][-1]
-        results["data_wait_share"] = epoch["data_wait_share"]
-        results["train_steps_per_second"] = epoch["steps_per_second"]
-        del train
+        if "timing" in parts:
+            results.update(measure_timing(exe, env, Path(tmp), args))
+            results["commands"]["timing"] = " ".join(sys.argv)
+        if "eval" in parts:
+            score = [*exe, "eval", "--model", "convlstm", "--split", "test", "--baseline", "copy-last", "--json"]
+            results["eval_peak_mb"] = {str(n): peak_rss_mb([*score, "--limit", str(n)], env) for n in EVAL_SIZES}
+            results["commands"]["eval"] = " ".join(sys.argv)
     print(f"machine: {results['machine']}")
-    print(f"framecast --help:            {results['help_s']['median']:.3f} s wall (median of {args.repeats})")
-    print(f"framecast predict (64x64):   {results['predict_s']['median']:.2f} s wall, of which importing torch "
-          f"alone takes {results['import_torch_s']['median']:.2f} s")  # fmt: skip
-    print(f"Moving MNIST generation:     {results['generation_seq_per_s']['median']:,.0f} sequences/s on one thread")
-    print(f"data loading while training: {100 * results['data_wait_share']:.2f}% of step time waiting for data "
-          f"(convlstm small, batch 16, {results['train_steps_per_second']:.2f} steps/s)")  # fmt: skip
-    peaks = ", ".join(f"{v:.0f} MB for {int(k):,}" for k, v in results["eval_peak_mb"].items())
-    print(f"eval peak memory:            {peaks} sequences (OpenSTL's test loop keeps 480 KiB per sequence, "
-          f"{EVAL_SIZES[-1] * 480 / 1024:,.0f} MB of arrays for {EVAL_SIZES[-1]:,})")  # fmt: skip
+    if "help_s" in results:
+        print(f"framecast --help:            {results['help_s']['median']:.3f} s wall (median of {args.repeats})")
+        print(f"framecast predict (64x64):   {results['predict_s']['median']:.2f} s wall, of which importing torch "
+              f"alone takes {results['import_torch_s']['median']:.2f} s")  # fmt: skip
+        print(f"Moving MNIST generation:     {results['generation_seq_per_s']['median']:,.0f} sequences/s, one thread")
+        print(f"data loading while training: {100 * results['data_wait_share']:.2f}% of step time waiting for data "
+              f"(convlstm small, batch 16, {results['train_steps_per_second']:.2f} steps/s)")  # fmt: skip
+    if "eval_peak_mb" in results:
+        peaks = ", ".join(f"{v:.0f} MB for {int(k):,}" for k, v in results["eval_peak_mb"].items())
+        print(f"eval peak memory:            {peaks} sequences (OpenSTL's test loop keeps 480 KiB per sequence, "
+              f"{EVAL_SIZES[-1] * 480 / 1024:,.0f} MB of arrays for {EVAL_SIZES[-1]:,})")  # fmt: skip
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0
