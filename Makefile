@@ -35,7 +35,10 @@ format: install
 	$(BIN)/ruff check --fix $(SOURCES)
 	$(BIN)/ruff format $(SOURCES)
 
+# bench_peer.py compares with OpenSTL when OPENSTL_SRC names a checkout of it (framecast alone otherwise)
 bench: install
+	$(BIN)/python benchmarks/bench_cli.py
+	$(BIN)/python benchmarks/bench_peer.py
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_metrics.py
 
