@@ -274,30 +274,41 @@ class SpatioTemporalLSTMCell(nn.Module):
                 bias = norm.bias if norm is not None else conv.bias
                 bias[hidden : 2 * hidden].fill_(forget_bias)
 
+    def split_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The stored weights as the three convolutions use them: x's for all seven gates and its bias, h's, m's.
+
+        A rollout makes them once for all its steps (one concatenation, and one gradient for it), not per step.
+        """
+        cin = self.conv_xh.weight.shape[1] - self.hidden
+        wx = torch.cat([self.conv_xh.weight[:, :cin], self.conv_xm.weight[:, :cin]])  # (7n, Cin, k, k)
+        bx = torch.cat([self.conv_xh.bias, self.conv_xm.bias])
+        return wx, bx, self.conv_xh.weight[:, cin:], self.conv_xm.weight[:, cin:]
+
     def forward(
         self,
         x: torch.Tensor,
         state: tuple[torch.Tensor, torch.Tensor] | None,
         m: torch.Tensor | None,
+        weights: tuple[torch.Tensor, ...] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: x (B, Cin, h, w); state (h, c) and m each (B, hidden, h, w), None for zeros.
+        """One step: x (B, Cin, h, w); state (h, c) and m each (B, hidden, h, w), None for zeros; `weights`, the
+        result of `split_weights()` when a rollout made it once for all its steps.
 
         Returns:
             h, c, m: the new states; delta_c, delta_m: the increments i*g and i'*g' (PredRNN-V2's decoupling
             loss pushes them apart).
         """
-        n, cin, pad = self.hidden, x.shape[1], self.conv_xh.padding
+        n, pad = self.hidden, self.conv_xh.padding
         # x feeds both gate sets: one convolution over it gives all seven, and h and m get their own. Unlike a
         # convolution over torch.cat([x, h]) and one over [x, m], this keeps no concatenated copies of x, h and m
         # for the backward (their own tensors are kept anyway), which is a tenth of a training step's memory.
-        wx = torch.cat([self.conv_xh.weight[:, :cin], self.conv_xm.weight[:, :cin]])  # (7n, Cin, k, k)
-        bx = torch.cat([self.conv_xh.bias, self.conv_xm.bias])
+        wx, bx, wh, wm = weights if weights is not None else self.split_weights()
         xh, xm = F.conv2d(x, wx, bx, padding=pad).split([4 * n, 3 * n], dim=1)  # (B, 4n, ..), (B, 3n, ..)
         if state is not None:
             h, c = state
-            xh = xh + F.conv2d(h, self.conv_xh.weight[:, cin:], padding=pad)  # (B, 4n, h, w)
+            xh = xh + F.conv2d(h, wh, padding=pad)  # (B, 4n, h, w)
         if m is not None:
-            xm = xm + F.conv2d(m, self.conv_xm.weight[:, cin:], padding=pad)  # (B, 3n, h, w)
+            xm = xm + F.conv2d(m, wm, padding=pad)  # (B, 3n, h, w)
         # Under autocast the convolutions run in bf16/fp16; the gates and states stay in x's dtype (fp32).
         xh, xm = xh.to(x.dtype), xm.to(x.dtype)
         if self.norm_xh is not None:
