@@ -269,6 +269,7 @@ class SpatioTemporalLSTMCell(nn.Module):
         self.norm_xh = nn.GroupNorm(4, 4 * hidden) if layer_norm else None
         self.norm_xm = nn.GroupNorm(3, 3 * hidden) if layer_norm else None
         self.norm_o = nn.GroupNorm(1, hidden) if layer_norm else None
+        self.rollout_weights: tuple[torch.Tensor, ...] | None = None
         with torch.no_grad():
             for conv, norm in ((self.conv_xh, self.norm_xh), (self.conv_xm, self.norm_xm)):
                 bias = norm.bias if norm is not None else conv.bias
@@ -289,10 +290,8 @@ class SpatioTemporalLSTMCell(nn.Module):
         x: torch.Tensor,
         state: tuple[torch.Tensor, torch.Tensor] | None,
         m: torch.Tensor | None,
-        weights: tuple[torch.Tensor, ...] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One step: x (B, Cin, h, w); state (h, c) and m each (B, hidden, h, w), None for zeros; `weights`, the
-        result of `split_weights()` when a rollout made it once for all its steps.
+        """One step: x (B, Cin, h, w); state (h, c) and m each (B, hidden, h, w), None for zeros.
 
         Returns:
             h, c, m: the new states; delta_c, delta_m: the increments i*g and i'*g' (PredRNN-V2's decoupling
@@ -302,7 +301,9 @@ class SpatioTemporalLSTMCell(nn.Module):
         # x feeds both gate sets: one convolution over it gives all seven, and h and m get their own. Unlike a
         # convolution over torch.cat([x, h]) and one over [x, m], this keeps no concatenated copies of x, h and m
         # for the backward (their own tensors are kept anyway), which is a tenth of a training step's memory.
-        wx, bx, wh, wm = weights if weights is not None else self.split_weights()
+        # a rollout sets `rollout_weights` to split_weights() once for all its steps (not as an argument: module
+        # hooks, such as FLOP counting's, take every tensor argument for an activation)
+        wx, bx, wh, wm = self.rollout_weights if self.rollout_weights is not None else self.split_weights()
         xh, xm = F.conv2d(x, wx, bx, padding=pad).split([4 * n, 3 * n], dim=1)  # (B, 4n, ..), (B, 3n, ..)
         if state is not None:
             h, c = state

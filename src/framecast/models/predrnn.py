@@ -114,19 +114,19 @@ class PredRNN(RecurrentPredictor):
         # Only a model that computes the decoupling loss has the adapter, so no parameter sits outside the loss.
         self.adapter = nn.Conv2d(config.hidden, config.hidden, 1, bias=False) if config.decouple_beta > 0 else None
         self._deltas: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-        self._weights: list[tuple[torch.Tensor, ...]] | None = None
 
     def begin(self) -> None:
         want = self.adapter is not None and self.training and torch.is_grad_enabled()
         self._deltas = [] if want else None
-        self._weights = [cell.split_weights() for cell in self.cells]  # once per rollout, not once per step
+        for cell in self.cells:  # once per rollout, not once per step
+            cell.rollout_weights = cell.split_weights()
 
     def step(self, x: torch.Tensor, state):
         """One time step up the stack; `state` is ([(h, c) per layer], m) or None at the start."""
         layer_states, m = (None, None) if state is None else state
         new_states = []
         for i, cell in enumerate(self.cells):
-            h, c, m, delta_c, delta_m = cell(x, None if layer_states is None else layer_states[i], m, self._weights[i])
+            h, c, m, delta_c, delta_m = cell(x, None if layer_states is None else layer_states[i], m)
             new_states.append((h, c))
             if self._deltas is not None:
                 self._deltas.append((delta_c, delta_m))
@@ -134,7 +134,8 @@ class PredRNN(RecurrentPredictor):
         return x, (new_states, m)  # m leaves the top layer for the bottom one at the next step: the zig-zag
 
     def finish(self) -> None:
-        self._weights = None
+        for cell in self.cells:
+            cell.rollout_weights = None
         if not self._deltas:
             self._deltas = None
             return
