@@ -119,9 +119,11 @@ def bench_one(
 
 
 def machine_name(device: torch.device) -> str:
+    """The device in words with the torch version (and CUDA's, or the CPU threads), for tables and JSON."""
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    return f"{os.cpu_count()}-core {platform.machine()} CPU, torch {torch.__version__}"
+        return f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}, torch {torch.__version__}"
+    threads = torch.get_num_threads()
+    return f"{os.cpu_count()}-core {platform.machine()} CPU, torch {torch.__version__}, {threads} threads"
 
 
 def header(cuda: bool) -> str:

@@ -32,7 +32,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from bench_models import machine_name, sync  # this folder: scripts run from it, or from the subprocesses below
 
 from framecast.models.registry import create_model
 
@@ -153,11 +153,6 @@ class Peer:
         frames = fold(torch.cat([context, torch.zeros_like(context)], 1), self.patch)
         with torch.no_grad(), torch.autocast(context.device.type, torch.bfloat16, enabled=precision == "bf16"):
             return self.model(frames, torch.zeros_like(self._mask(b, frames.device)), return_loss=False)[0]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def inputs(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,13 +276,6 @@ def measure_memory(model: str, preset: str, batch: int, device: str, who: str) -
     print(status("VmHWM") - before)
 
 
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}, torch {torch.__version__}"
-    threads = torch.get_num_threads()
-    return f"{os.cpu_count()}-core {platform.machine()} CPU, torch {torch.__version__}, {threads} threads"
-
-
 def ratio(a: float, b: float) -> str:
     return f"{b / a:.2f}x"
 
@@ -331,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     source = os.environ.get("OPENSTL_SRC")
-    print(f"machine: {machine(device)}; OpenSTL: {source or 'not given (set OPENSTL_SRC)'}")
+    print(f"machine: {machine_name(device)}; OpenSTL: {source or 'not given (set OPENSTL_SRC)'}")
     rows = []
     for model in args.models.split(","):
         peer_cls = load_peer(Path(source), model) if source else None
@@ -344,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             print_row(row)
             rows.append(row)
     out = args.out or HERE / "results" / f"peer-{device.type}.json"
-    document = {"machine": machine(device), "openstl": bool(source), "command": " ".join(sys.argv), "rows": rows}
+    document = {"machine": machine_name(device), "openstl": bool(source), "command": " ".join(sys.argv), "rows": rows}
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nwrote {out}")
     return 0

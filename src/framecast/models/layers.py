@@ -105,16 +105,16 @@ class _Tanh(torch.autograd.Function):
         return torch.ops.aten.tanh_backward(grad, y)
 
 
-def tanh(x: torch.Tensor) -> torch.Tensor:
-    """The recurrent cells' tanh: torch's own off the CPU, the faster identity on it (see `_tanh_cpu`)."""
-    if x.device.type != "cpu":
-        return torch.tanh(x)
-    return _Tanh.apply(x) if x.requires_grad and torch.is_grad_enabled() else _tanh_cpu(x)
-
-
 def _tanh_any(x: torch.Tensor) -> torch.Tensor:
-    """tanh inside an autograd function's own forward or backward (no graph is recorded there)."""
+    """tanh with no graph: torch's own off the CPU, the faster identity on it (also inside autograd functions)."""
     return _tanh_cpu(x) if x.device.type == "cpu" else torch.tanh(x)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """The recurrent cells' tanh (see `_tanh_cpu`), differentiable."""
+    if x.device.type == "cpu" and x.requires_grad and torch.is_grad_enabled():
+        return _Tanh.apply(x)
+    return _tanh_any(x)
 
 
 class _LSTMPointwise(torch.autograd.Function):
@@ -216,10 +216,10 @@ class ConvLSTMCell(nn.Module):
         gates = gates.to(x.dtype)
         if self.gate_norm is not None:
             gates = self.gate_norm(gates)
-        # split/chunk rather than slicing: their backward is one cat, where each slice's backward would fill a
-        # zero tensor of the full gate size.
         if self.peephole is None and self.cell_norm is None:
             return _LSTMPointwise.apply(gates, None if state is None else c)
+        # split/chunk rather than slicing: their backward is one cat, where each slice's backward would fill a
+        # zero tensor of the full gate size.
         pre_ifo, pre_g = gates.split([3 * n, n], dim=1)
         g = tanh(pre_g)
         if self.peephole is None:
@@ -301,8 +301,8 @@ class SpatioTemporalLSTMCell(nn.Module):
         # x feeds both gate sets: one convolution over it gives all seven, and h and m get their own. Unlike a
         # convolution over torch.cat([x, h]) and one over [x, m], this keeps no concatenated copies of x, h and m
         # for the backward (their own tensors are kept anyway), which is a tenth of a training step's memory.
-        # a rollout sets `rollout_weights` to split_weights() once for all its steps (not as an argument: module
-        # hooks, such as FLOP counting's, take every tensor argument for an activation)
+        # A rollout sets `rollout_weights` to split_weights() once for all its steps (an attribute, not an
+        # argument: module hooks, such as FLOP counting's, take every tensor argument for an activation).
         wx, bx, wh, wm = self.rollout_weights if self.rollout_weights is not None else self.split_weights()
         xh, xm = F.conv2d(x, wx, bx, padding=pad).split([4 * n, 3 * n], dim=1)  # (B, 4n, ..), (B, 3n, ..)
         if state is not None:

@@ -279,6 +279,7 @@ class Trainer:
         self.status = "running"
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S")
         self.seconds_before = 0.0  # training time of earlier sessions of a resumed run
+        self._session_started: float | None = None  # perf_counter at the start of this session, while fitting
 
         if run_dir is None:
             run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
@@ -370,7 +371,7 @@ class Trainer:
 
     def train_seconds(self) -> float:
         """Training time so far: earlier sessions of a resumed run, and this one up to now."""
-        started = getattr(self, "_session_started", None)
+        started = self._session_started
         return self.seconds_before + (time.perf_counter() - started if started is not None else 0.0)
 
     def _out_of_steps(self) -> bool:
