@@ -40,6 +40,13 @@ def test_training_sequences_change_with_the_epoch_validation_does_not() -> None:
     assert torch.equal(val_a[3], val_b[3])
 
 
+def test_a_generated_training_epoch_may_exceed_the_fixed_split_sizes() -> None:
+    train = open_dataset("moving-mnist", "train", limit=25_000)
+    assert len(train) == 25_000 and "25000 sequences" in train.description
+    assert train[24_999].shape == (20, 1, 64, 64) and not torch.equal(train[24_999], train[0])
+    assert len(open_dataset("moving-mnist", "val", limit=25_000)) == 1_000  # fixed splits keep their size
+
+
 def test_generated_sequences_look_like_the_standard_set(real_digits) -> None:
     seqs = generate(real_digits["test"], 500, rng=np.random.default_rng(0))
     assert seqs.shape == (500, 20, 64, 64) and seqs.dtype == np.uint8

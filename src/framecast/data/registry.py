@@ -295,7 +295,12 @@ def _open_moving_mnist(name, split, context, horizon, channels, size, limit, see
     split = "test" if split == "all" else split
     source = load_digits(digits)
     spec = _spec(channels, size, 1, (64, 64), context, horizon)
-    length = MOVING_MNIST_SIZES[split] if limit is None else min(limit, MOVING_MNIST_SIZES[split])
+    if limit is None:
+        length = MOVING_MNIST_SIZES[split]
+    elif split == "train":  # drawn afresh each epoch: an epoch may hold any number of sequences
+        length = limit
+    else:  # the fixed splits have their documented sizes
+        length = min(limit, MOVING_MNIST_SIZES[split])
     split_seed = seed if split == "train" else FIXED_SEEDS[split]
     what = {"train": "fresh each epoch", "val": "fixed", "test": "fixed"}[split]
     description = (
