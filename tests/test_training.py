@@ -120,7 +120,7 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(i
 
 
 def test_two_processes_train_identical_weights(isolated_home) -> None:
-    result = run_cli("train", *TINY, "--epochs", "1", "--devices", "2", "--name", "ddp", "--json")
+    result = run_cli("train", *TINY, "--epochs", "1", "--devices", "2", "--device", "cpu", "--name", "ddp", "--json")
     assert result.code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["world_size"] == 2 and summary["effective_batch_size"] == 8
@@ -254,7 +254,11 @@ def test_the_same_command_runs_under_torchrun(isolated_home) -> None:
         "train",
     ]
     proc = subprocess.run(
-        [*cmd, *TINY, "--epochs", "1", "--name", "trun", "--json"], capture_output=True, text=True, env=env, timeout=300
+        [*cmd, *TINY, "--epochs", "1", "--device", "cpu", "--name", "trun", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)  # exactly one document: only rank 0 reports

@@ -67,8 +67,20 @@ def train(
     from framecast.training.distributed import free_port, launched_by_torchrun, setup, teardown
 
     if launched_by_torchrun():
-        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        info = setup(rank, world, int(os.environ["LOCAL_RANK"]), pick_device(options.device).type)
+        rank, world, local_rank = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
+        device_type = pick_device(options.device).type
+        if device_type == "cuda":
+            import torch
+
+            if local_rank >= torch.cuda.device_count():
+                from framecast.errors import UsageError
+
+                raise UsageError(
+                    f"torchrun started a process with LOCAL_RANK {local_rank} "
+                    f"but {torch.cuda.device_count()} GPUs are visible on this machine",
+                    "give torchrun --nproc-per-node no larger than the GPU count, or use --device cpu",
+                )
+        info = setup(rank, world, local_rank, device_type)
         try:
             trainer = Trainer(
                 options,
