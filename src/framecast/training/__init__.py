@@ -72,12 +72,13 @@ def train(
         if device_type == "cuda":
             import torch
 
-            if local_rank >= torch.cuda.device_count():
+            visible = torch.cuda.device_count()
+            if local_rank >= visible:
                 from framecast.errors import UsageError
 
                 raise UsageError(
                     f"torchrun started a process with LOCAL_RANK {local_rank} "
-                    f"but {torch.cuda.device_count()} GPUs are visible on this machine",
+                    f"but this machine has {visible} visible GPU{'' if visible == 1 else 's'}",
                     "give torchrun --nproc-per-node no larger than the GPU count, or use --device cpu",
                 )
         info = setup(rank, world, local_rank, device_type)
