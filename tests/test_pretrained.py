@@ -22,7 +22,7 @@ MODELS = [json.loads(r.read_text())["model"] for r in RECORDS]
 
 def test_every_record_has_its_weights_and_every_weights_file_its_record() -> None:
     assert {r.stem for r in RECORDS} == {w.stem for w in PRETRAINED_DIR.glob("*.safetensors")}
-    assert set(MODELS) >= {"convlstm", "predrnn"}
+    assert sorted(MODELS) == ["convlstm", "predrnn", "vit"]
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.stem)
@@ -32,7 +32,12 @@ def test_shipped_files_match_their_size_and_hash_and_load_without_pickle(record)
     blob = weights.read_bytes()
     assert len(blob) == meta["bytes"]
     assert hashlib.sha256(blob).hexdigest() == meta["sha256"]
-    assert not blob.startswith(b"\x80") and b"PK\x03\x04" not in blob[:4]  # not a pickle, not a torch zip
+    # the safetensors layout, byte for byte: an 8-byte header length, a JSON header, then raw tensor bytes that
+    # end exactly where the header's last offset says (a pickle or a torch zip file fails the JSON parse)
+    header_len = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + header_len])
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
+    assert 8 + header_len + max(ends) == len(blob)
     with safe_open(str(weights), framework="pt") as f:  # safetensors: a JSON header and raw tensors
         assert all(f.get_slice(k).get_dtype() in ("F16", "I64") for k in f.keys())  # noqa: SIM118 - a safetensors handle is not iterable
     ckpt = load_checkpoint(weights)
