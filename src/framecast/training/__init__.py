@@ -64,23 +64,17 @@ def train(
     """
     from framecast.checkpoints import new_run_dir, read_run_config
     from framecast.devices import pick_device
-    from framecast.training.distributed import free_port, launched_by_torchrun, setup, teardown
+    from framecast.training.distributed import free_port, launched_by_torchrun, require_gpus, setup, teardown
 
     if launched_by_torchrun():
         rank, world, local_rank = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
         device_type = pick_device(options.device).type
         if device_type == "cuda":
-            import torch
-
-            visible = torch.cuda.device_count()
-            if local_rank >= visible:
-                from framecast.errors import UsageError
-
-                raise UsageError(
-                    f"torchrun started a process with LOCAL_RANK {local_rank} "
-                    f"but this machine has {visible} visible GPU{'' if visible == 1 else 's'}",
-                    "give torchrun --nproc-per-node no larger than the GPU count, or use --device cpu",
-                )
+            require_gpus(
+                local_rank + 1,
+                f"torchrun started a process with LOCAL_RANK {local_rank}",
+                "give torchrun --nproc-per-node no larger than the GPU count, or use --device cpu",
+            )
         info = setup(rank, world, local_rank, device_type)
         try:
             trainer = Trainer(
@@ -104,18 +98,12 @@ def train(
 
     import signal
 
-    import torch
     import torch.multiprocessing as mp
 
     world = options.devices
     device = pick_device(options.device)
-    if device.type == "cuda" and torch.cuda.device_count() < world:
-        from framecast.errors import UsageError
-
-        raise UsageError(
-            f"--devices {world} asks for {world} GPUs but {torch.cuda.device_count()} are visible",
-            "lower --devices, or use --device cpu",
-        )
+    if device.type == "cuda":
+        require_gpus(world, f"--devices {world} asks for {world} GPUs", "lower --devices, or use --device cpu")
     run_dir = resume_dir or new_run_dir(options.model, options.name)
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ["MASTER_PORT"] = str(free_port())

@@ -35,6 +35,18 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
 
 
+def require_gpus(needed: int, asked: str, hint: str) -> None:
+    """Stop with a usage error when this machine has fewer than `needed` visible CUDA GPUs.
+
+    `asked` says what wanted them ("--devices 4 asks for 4 GPUs"); `hint` says how to ask for fewer.
+    """
+    visible = torch.cuda.device_count()
+    if visible < needed:
+        from framecast.errors import UsageError
+
+        raise UsageError(f"{asked} but this machine has {visible} visible GPU{'' if visible == 1 else 's'}", hint)
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface for a single-machine group."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
