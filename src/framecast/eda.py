@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from framecast.data.registry import DataOptions
 
 #: Intensity levels of the histograms: one per uint8 value.
 LEVELS = 256
@@ -182,7 +183,7 @@ def explore(
         chunk: sequences converted and summed at a time (memory use is about chunk x one clip x 3).
         on_progress: called with (sequences done, total) after each chunk.
     """
-    from framecast.media import as_uint8_frames
+    from framecast.clips import as_uint8_frames
 
     total = len(dataset)
     first = _as_array(dataset[0])  # (T, C, H, W)
@@ -368,6 +369,7 @@ def plot_mean_std_frames(stats: Accumulator, target: Path) -> Path:
 def write_sample_grid(exploration: Exploration, png: Path, gif: Path, fps: float) -> tuple[Path, Path]:
     """Sample sequences as a PNG grid (a row per sequence, a column per frame) and an animated GIF."""
     from framecast import media
+    from framecast.render import tile_grid, upscale
 
     samples = exploration.samples  # (S, T, H, W, C)
     s, t, h, w, _c = samples.shape
@@ -375,11 +377,11 @@ def write_sample_grid(exploration: Exploration, png: Path, gif: Path, fps: float
     tiles = samples[:, columns].reshape(s * len(columns), h, w, -1)
     labels = [f"t{i}" for i in columns] + [""] * (len(tiles) - len(columns))
     factor = max(1, 48 // max(h, w))  # tiny frames (16x16) grow until they can be seen
-    grid = media.tile_grid(media.upscale(tiles, factor), ncols=len(columns), labels=labels)
+    grid = tile_grid(upscale(tiles, factor), ncols=len(columns), labels=labels)
     media.write_png(grid, png)
     factor = max(1, 128 // max(h, w))
-    animated = media.tile_grid(
-        media.upscale(samples, factor),
+    animated = tile_grid(
+        upscale(samples, factor),
         ncols=min(s, 4),
         labels=[f"#{i}" for i in exploration.sample_indices],
     )
@@ -390,26 +392,16 @@ def write_sample_grid(exploration: Exploration, png: Path, gif: Path, fps: float
 # ------------------------------------------------------------------------------------------------------ report
 
 
-def default_out_dir(data: str) -> Path:
-    """A new folder under paths.eda_dir(), named from the data and the time."""
-    from framecast import paths
-
-    name = Path(data).name if Path(data).expanduser().exists() else data
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "data"
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = paths.eda_dir() / f"{slug}-{stamp}"
-    candidate, n = base, 2
-    while candidate.exists():
-        candidate = base.with_name(f"{base.name}-{n}")
-        n += 1
-    return candidate
-
-
 def _prepare_out_dir(out: str | Path | None, data: str) -> Path:
+    """The report folder: --out (made if needed), else a new folder under paths.eda_dir() named after the data."""
     from framecast import paths
     from framecast.errors import InputError
 
-    target = Path(out).expanduser() if out is not None else default_out_dir(data)
+    if out is None:
+        name = Path(data).name if Path(data).expanduser().exists() else data
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "data"
+        return paths.new_stamped_dir(paths.eda_dir(), slug)
+    target = Path(out).expanduser()
     if target.exists() and not target.is_dir():
         raise InputError(f"--out {target} is a file, not a folder", "give a folder for the report")
     try:
@@ -419,17 +411,13 @@ def _prepare_out_dir(out: str | Path | None, data: str) -> Path:
 
 
 def run_eda(
-    data: str = "moving-mnist",
+    data: str | DataOptions = "moving-mnist",
     *,
     out: str | Path | None = None,
     split: str | None = None,
     limit: int | None = None,
     context: int = 10,
     horizon: int = 10,
-    channels: int | None = None,
-    size: tuple[int, int] | None = None,
-    frame_stride: int = 1,
-    classes: list[str] | None = None,
     seed: int = 0,
     samples: int = SAMPLES,
     on_progress: Callable[[int, int], None] | None = None,
@@ -437,16 +425,12 @@ def run_eda(
     """Explore a dataset and write the report's plots; return the report (JSON-ready).
 
     Args:
-        data: a dataset name or a path, as open_dataset takes it.
+        data: a dataset name or a path, or DataOptions (channels, size, frame stride, classes of videos).
         out: the report folder (default: a new folder under paths.eda_dir()).
         split: train, val, test or all; default all for a path (every clip), train for a dataset name.
         limit: at most this many sequences.
         context: frames seen by a model; context + horizon is the length of a sequence.
         horizon: frames predicted.
-        channels: 1 or 3 (videos: default grey).
-        size: (height, width) frames are resized to.
-        frame_stride: keep every Nth frame of a video.
-        classes: class folders to keep in a folder of videos.
         seed: the seed of generated sequences.
         samples: sequences shown in the sample grid and GIF.
         on_progress: called with (sequences done, total).
@@ -457,60 +441,23 @@ def run_eda(
     import json
 
     from framecast import _fs
-    from framecast.data.registry import open_dataset
 
-    source = Path(str(data)).expanduser()
+    options = data if isinstance(data, DataOptions) else DataOptions(str(data))
+    source = Path(options.data).expanduser()
     is_path = source.exists()
-    if split is None:
-        split = "all" if is_path else "train"
-    dataset = open_dataset(
-        data,
-        split,
-        context=context,
-        horizon=horizon,
-        channels=channels,
-        size=size,
-        frame_stride=frame_stride,
-        classes=classes,
-        limit=limit,
-        seed=seed,
-    )
-    out_dir = _prepare_out_dir(out, str(data))
+    split = split or ("all" if is_path else "train")
+    dataset = options.open(split, context=context, horizon=horizon, limit=limit, seed=seed)
+    out_dir = _prepare_out_dir(out, options.data)
     exploration = explore(dataset, samples=samples, on_progress=on_progress)
-    stats = exploration.stats
     files = video_files(dataset, source if is_path and source.is_dir() else None)
-
-    outputs = {name: out_dir / filename for name, filename in OUTPUT_FILES.items()}
-    plot_intensity_over_time(stats, outputs["intensity_over_time"], context)
-    plot_intensity_per_frame(stats, outputs["intensity_per_frame"], context)
-    plot_histogram(stats, outputs["histogram"])
-    plot_mean_std_frames(stats, outputs["mean_std_frames"])
-    fps = 5.0  # generated and array data carry no frame rate: slow enough to follow by eye
-    if files:
-        rates = [f["fps"] for f in files if f["fps"]]
-        if rates:
-            fps = float(np.median(rates)) / frame_stride
-    write_sample_grid(exploration, outputs["samples_png"], outputs["samples_gif"], fps=max(1.0, fps))
-
-    sample_raw = dataset.raw(0) if hasattr(dataset, "raw") else None
-    summary = stats.summary()
-    summary["dtype"] = "float32"
-    summary["source_dtype"] = str(sample_raw.dtype) if sample_raw is not None else None
-    lo, hi = WHISKERS
-    quantiles = stats.quantiles([lo / 100, 0.25, 0.5, 0.75, hi / 100])
+    outputs = _write_plots(exploration, out_dir, context, files, options.frame_stride)
     report = {
-        "data": str(data),
+        "data": options.data,
         "split": split,
         "description": getattr(dataset, "description", ""),
-        "spec": dataset.spec.to_dict() if hasattr(dataset.spec, "to_dict") else dict(vars(dataset.spec)),
-        "stats": summary,
-        "per_frame": {
-            "mean": stats.per_frame_mean().tolist(),
-            "std": stats.per_frame_std().tolist(),
-            "median": quantiles[:, 2].tolist(),
-            "q1": quantiles[:, 1].tolist(),
-            "q3": quantiles[:, 3].tolist(),
-        },
+        "spec": dataset.spec.to_dict(),
+        "stats": _stats_summary(exploration.stats, dataset),
+        "per_frame": _per_frame(exploration.stats),
         "files": files,
         "samples": exploration.sample_indices,
         "out_dir": str(out_dir),
@@ -520,3 +467,38 @@ def run_eda(
         report["stats"]["files"] = len(files)
     _fs.write_text(outputs["summary"], json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _write_plots(exploration: Exploration, out_dir: Path, context: int, files, frame_stride: int) -> dict[str, Path]:
+    stats = exploration.stats
+    outputs = {name: out_dir / filename for name, filename in OUTPUT_FILES.items()}
+    plot_intensity_over_time(stats, outputs["intensity_over_time"], context)
+    plot_intensity_per_frame(stats, outputs["intensity_per_frame"], context)
+    plot_histogram(stats, outputs["histogram"])
+    plot_mean_std_frames(stats, outputs["mean_std_frames"])
+    fps = 5.0  # generated and array data carry no frame rate: slow enough to follow by eye
+    rates = [f["fps"] for f in files or [] if f["fps"]]
+    if rates:
+        fps = float(np.median(rates)) / frame_stride
+    write_sample_grid(exploration, outputs["samples_png"], outputs["samples_gif"], fps=max(1.0, fps))
+    return outputs
+
+
+def _stats_summary(stats: Accumulator, dataset: Any) -> dict[str, Any]:
+    summary = stats.summary()
+    summary["dtype"] = "float32"
+    sample_raw = dataset.raw(0) if hasattr(dataset, "raw") else None
+    summary["source_dtype"] = str(sample_raw.dtype) if sample_raw is not None else None
+    return summary
+
+
+def _per_frame(stats: Accumulator) -> dict[str, list[float]]:
+    lo, hi = WHISKERS
+    quantiles = stats.quantiles([lo / 100, 0.25, 0.5, 0.75, hi / 100])
+    return {
+        "mean": stats.per_frame_mean().tolist(),
+        "std": stats.per_frame_std().tolist(),
+        "median": quantiles[:, 2].tolist(),
+        "q1": quantiles[:, 1].tolist(),
+        "q3": quantiles[:, 3].tolist(),
+    }

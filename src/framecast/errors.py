@@ -56,12 +56,6 @@ class CheckpointError(FramecastError):
     exit_code = 1
 
 
-class NotBuiltError(FramecastError):
-    """A command whose capability is not part of this release yet (exit 1)."""
-
-    exit_code = 1
-
-
 def closest(name: str, choices: list[str] | tuple[str, ...]) -> str | None:
     """The choice closest to `name`, or None when nothing is close enough to suggest."""
     import difflib

@@ -1,8 +1,8 @@
 """Frames in and out of files: decode videos and GIFs, write GIFs, MP4s, PNGs and arrays, tile and upscale.
 
 Everything here works on uint8 frames ``(T, H, W, C)`` (C = 1 grey or 3 RGB): the edge of the library, where
-files live. Inside the library clips are float32 ``(T, C, H, W)`` in [0, 1]; :func:`as_uint8_frames` brings
-either form (numpy or torch) back to the edge.
+files live. Inside the library clips are float32 in [0, 1]; :mod:`framecast.clips` owns the conversions between
+the two (layout, uint8), and the writers here take only what it gives them.
 
 Decoding runs the ffmpeg binary that imageio-ffmpeg ships, once per file, and lets ffmpeg do the work it
 does best in one pass: grey conversion (``-pix_fmt gray``, the BT.601 luma plane with its range expanded to
@@ -34,13 +34,11 @@ A damaged file never reaches the user as a traceback: a missing path or a file t
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import struct
 import subprocess
 import tempfile
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -54,10 +52,16 @@ from framecast.errors import DataError, FramecastError, InputError
 DEFAULT_SIZE = (64, 64)
 #: How a clip of another shape is brought to the requested size (see the module docstring).
 FIT_MODES = ("crop", "stretch")
+#: Video files a folder search picks up and `predict` decodes (case does not matter).
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".gif", ".mov", ".m4v")
+#: Arrays of frames or sequences.
+ARRAY_SUFFIXES = (".npy", ".npz")
 #: File types the writers know, by extension.
 GIF_SUFFIXES = (".gif",)
 VIDEO_WRITE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-WRITE_SUFFIXES = (*GIF_SUFFIXES, *VIDEO_WRITE_SUFFIXES, ".png", ".npy")
+ANIMATION_SUFFIXES = (*GIF_SUFFIXES, *VIDEO_WRITE_SUFFIXES)
+STILL_SUFFIXES = (".png",)
+WRITE_SUFFIXES = (*ANIMATION_SUFFIXES, *STILL_SUFFIXES, ".npy")
 
 #: Decodes run since the process started; lets callers (and tests) see whether a cache answered instead.
 decode_count = 0
@@ -406,153 +410,15 @@ def _check_complete(path: Path, info: VideoInfo, exact: bool, errors: list[str],
         raise DataError(f"{path} is truncated: the GIF has no trailer after frame {info.frames}", hint)
 
 
-# ---------------------------------------------------------------------------------------------- frame arrays
-
-
-def as_uint8_frames(frames: Any, *, channels_first: bool | None = None) -> np.ndarray:
-    """Bring frames to uint8 ``(T, H, W, C)`` with C of 1 or 3, from numpy or torch, uint8 or float in [0, 1].
-
-    Accepted shapes: ``(H, W)`` (one grey frame), ``(T, H, W)`` (grey frames), ``(T, H, W, C)`` and the
-    library's ``(T, C, H, W)``. Which of the last two is meant is read from the shape (a second axis of 1 or 3
-    and a last axis that is not) unless `channels_first` says. A 4th (alpha) channel is dropped.
-
-    Raises:
-        InputError: for any other shape.
-    """
-    if hasattr(frames, "detach"):  # a torch tensor: no torch import needed to recognise it
-        frames = frames.detach().cpu().numpy()
-    array = np.asarray(frames)
-    if array.ndim == 2:
-        array = array[None, :, :, None]
-    elif array.ndim == 3:
-        array = array[..., None]
-    elif array.ndim == 4:
-        if channels_first is None:
-            channels_first = array.shape[1] in (1, 3) and array.shape[-1] not in (1, 3, 4)
-        if channels_first:
-            array = array.transpose(0, 2, 3, 1)  # (T, C, H, W) -> (T, H, W, C)
-    else:
-        raise InputError(
-            f"frames of shape {tuple(array.shape)} cannot be written",
-            "give (T, H, W), (T, H, W, C) or (T, C, H, W) frames",
-        )
-    if array.shape[-1] == 4:
-        array = array[..., :3]
-    if array.shape[-1] not in (1, 3):
-        raise InputError(f"frames with {array.shape[-1]} channels cannot be written", "use 1 (grey) or 3 (RGB)")
-    if array.dtype == np.uint8:
-        return np.ascontiguousarray(array)
-    if array.dtype == np.bool_:
-        return np.ascontiguousarray(array.astype(np.uint8) * 255)
-    if np.issubdtype(array.dtype, np.floating):
-        return np.ascontiguousarray(np.rint(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255.0).astype(np.uint8))
-    return np.ascontiguousarray(np.clip(array, 0, 255).astype(np.uint8))
-
-
-def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour upscale of ``(..., H, W, C)`` frames by an integer factor (pixels stay crisp)."""
-    if factor < 1:
-        raise ValueError(f"upscale factor must be at least 1, not {factor}")
-    if factor == 1:
-        return frames
-    return np.repeat(np.repeat(frames, factor, axis=-3), factor, axis=-2)
-
-
-def _font():
-    from PIL import ImageFont
-
-    return ImageFont.load_default()
-
-
-def _label_band(texts: Sequence[str], width: int, channels: int, color: int) -> np.ndarray:
-    """A row of labels, each centred over its tile of `width` pixels: uint8 (band height, n x width, C)."""
-    from PIL import Image, ImageDraw
-
-    font = _font()
-    _left, top, _right, bottom = font.getbbox("Ag")
-    height = int(bottom - top) + 4
-    mode = "L" if channels == 1 else "RGB"
-    fill = color if channels == 1 else (color, color, color)
-    image = Image.new(mode, (width * len(texts), height), 0 if channels == 1 else (0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    for i, text in enumerate(texts):
-        if not text:
-            continue
-        text_width = draw.textlength(text, font=font)
-        x = i * width + max(0.0, (width - text_width) / 2)
-        draw.text((x, 2 - top), text, fill=fill, font=font)
-    band = np.asarray(image, dtype=np.uint8)
-    return band[..., None] if channels == 1 else band
-
-
-def tile_grid(
-    tiles: Any,
-    *,
-    ncols: int | None = None,
-    labels: Sequence[str] | None = None,
-    pad: int = 2,
-    background: int = 0,
-    label_color: int = 255,
-) -> np.ndarray:
-    """Tile images, or whole sequences, into one grid.
-
-    Args:
-        tiles: ``(N, H, W, C)`` images give one ``(H', W', C)`` image; ``(N, T, H, W, C)`` sequences give
-            ``(T, H', W', C)`` frames, each the grid of the N sequences at that time (an animated grid).
-            Grey ``(N, H, W)`` / ``(N, T, H, W)`` and float input in [0, 1] are accepted too.
-        ncols: tiles per row (default: a near-square grid).
-        labels: one text per tile, drawn above it; rows whose labels are all empty get no label band.
-        pad: pixels between tiles and around the grid.
-        background: grey level of the padding.
-        label_color: grey level of the label text.
-
-    Returns:
-        uint8 image ``(H', W', C)`` or frames ``(T, H', W', C)``.
-    """
-    if hasattr(tiles, "detach"):
-        tiles = tiles.detach().cpu().numpy()
-    array = np.asarray(tiles)
-    if array.ndim in (3, 4) and (array.ndim == 3 or array.shape[-1] not in (1, 3)):
-        array = array[..., None]  # grey without a channel axis
-    if array.ndim == 4:  # images: one time step
-        animated = False
-        array = array[:, None]
-    elif array.ndim == 5:
-        animated = True
-    else:
-        raise ValueError(f"tile_grid takes (N, H, W, C) or (N, T, H, W, C), not {tuple(array.shape)}")
-    n, t, h, w, c = array.shape
-    array = as_uint8_frames(array.reshape(n * t, h, w, c), channels_first=False).reshape(n, t, h, w, c)
-    if n == 0:
-        raise ValueError("tile_grid needs at least one tile")
-    if labels is not None and len(labels) != n:
-        raise ValueError(f"{len(labels)} labels for {n} tiles")
-    ncols = ncols or math.ceil(math.sqrt(n))
-    nrows = math.ceil(n / ncols)
-    rows = []
-    for r in range(nrows):
-        members = list(range(r * ncols, min(n, (r + 1) * ncols)))
-        row = np.full((t, h, ncols * w + (ncols - 1) * pad, c), background, dtype=np.uint8)
-        for j, i in enumerate(members):
-            row[:, :, j * (w + pad) : j * (w + pad) + w] = array[i]
-        texts = [labels[i] for i in members] if labels is not None else []
-        if any(texts):
-            texts += [""] * (ncols - len(members))
-            band = _label_band(texts, w + pad, c, label_color)[:, : row.shape[2]]
-            band = np.where(band > 0, band, np.uint8(background))
-            row = np.concatenate([np.broadcast_to(band, (t, *band.shape)), row], axis=1)
-        rows.append(row)
-    width = rows[0].shape[2]
-    height = sum(row.shape[1] for row in rows) + (nrows + 1) * pad
-    grid = np.full((t, height, width + 2 * pad, c), background, dtype=np.uint8)
-    y = pad
-    for row in rows:
-        grid[:, y : y + row.shape[1], pad : pad + width] = row
-        y += row.shape[1] + pad
-    return grid if animated else grid[0]
-
-
 # ---------------------------------------------------------------------------------------------------- writers
+
+
+def _check_frames(frames: Any) -> np.ndarray:
+    """The writers take uint8 ``(T, H, W, C)`` frames, C of 1 or 3 (framecast.clips.as_uint8_frames makes them)."""
+    array = np.asarray(frames)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] not in (1, 3):
+        raise ValueError(f"writers take uint8 (T, H, W, C) frames, not {array.dtype} {tuple(array.shape)}")
+    return np.ascontiguousarray(array)
 
 
 def _encode(frames: np.ndarray, target: Path, fps: float, args: list[str]) -> None:
@@ -581,12 +447,12 @@ def write_gif(frames: Any, path: str | os.PathLike[str], fps: float = 10.0, loop
     GIF delays are whole hundredths of a second, so a rate such as 29.97 plays at the nearest (33.3 fps).
 
     Args:
-        frames: ``(T, H, W)``, ``(T, H, W, C)`` or ``(T, C, H, W)``, uint8 or float in [0, 1].
+        frames: uint8 ``(T, H, W, C)``.
         path: the .gif to write.
         fps: frames per second.
         loop: 0 loops forever, -1 plays once, N repeats N times.
     """
-    array = as_uint8_frames(frames)
+    array = _check_frames(frames)
     target = Path(path)
     if array.shape[-1] == 1:
         args = ["-loop", str(loop)]  # GIF stores grey directly: 256 levels, no palette search
@@ -605,11 +471,11 @@ def write_video(frames: Any, path: str | os.PathLike[str], fps: float = 25.0) ->
     column at the bottom or right.
 
     Args:
-        frames: ``(T, H, W)``, ``(T, H, W, C)`` or ``(T, C, H, W)``, uint8 or float in [0, 1].
+        frames: uint8 ``(T, H, W, C)``.
         path: the file to write; its extension picks the codec.
         fps: frames per second.
     """
-    array = as_uint8_frames(frames)
+    array = _check_frames(frames)
     target = Path(path)
     suffix = target.suffix.lower()
     pad = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
@@ -629,18 +495,11 @@ def write_video(frames: Any, path: str | os.PathLike[str], fps: float = 25.0) ->
 
 
 def write_png(frame_or_strip: Any, path: str | os.PathLike[str]) -> Path:
-    """Write one image as a PNG; several frames are laid side by side in a strip.
-
-    Args:
-        frame_or_strip: an image ``(H, W)`` or ``(H, W, C)``, or frames ``(T, H, W[, C])`` / ``(T, C, H, W)``.
-        path: the .png to write.
-    """
+    """Write one uint8 image ``(H, W, C)`` as a PNG; frames ``(T, H, W, C)`` are laid side by side in a strip."""
     from PIL import Image
 
-    array = np.asarray(frame_or_strip.detach().cpu().numpy() if hasattr(frame_or_strip, "detach") else frame_or_strip)
-    if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
-        array = array[None]  # one (H, W, C) image
-    frames = as_uint8_frames(array)
+    array = np.asarray(frame_or_strip)
+    frames = _check_frames(array[None] if array.ndim == 3 else array)
     strip = np.concatenate(list(frames), axis=1)  # (H, T*W, C)
     image = Image.fromarray(strip[..., 0] if strip.shape[-1] == 1 else strip)  # L or RGB, from the shape
     target = Path(path)
@@ -651,7 +510,7 @@ def write_png(frame_or_strip: Any, path: str | os.PathLike[str]) -> Path:
 
 def write_npy(frames: Any, path: str | os.PathLike[str]) -> Path:
     """Write frames as a uint8 ``(T, H, W, C)`` .npy array."""
-    array = as_uint8_frames(frames)
+    array = _check_frames(frames)
     target = Path(path)
     with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array, allow_pickle=False)

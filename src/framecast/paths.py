@@ -84,6 +84,27 @@ def ensure(path: Path) -> Path:
     return path
 
 
+def new_stamped_dir(parent: Path, prefix: str = "") -> Path:
+    """Create and return a fresh folder in `parent` named after the time (``<prefix>-20261201-143000``), with
+    ``-2``, ``-3``... when another process or command made that name in the same second.
+
+    Creation is the check (mkdir fails on an existing name), so two processes never get the same folder.
+    """
+    import time
+
+    ensure(parent)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = f"{prefix}-{stamp}" if prefix else stamp
+    for n in range(1, 1000):
+        folder = parent / (base if n == 1 else f"{base}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free folder name for {base} in {parent}")  # pragma: no cover
+
+
 def offline() -> bool:
     """True when FRAMECAST_OFFLINE forbids every network access."""
     return os.environ.get("FRAMECAST_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")

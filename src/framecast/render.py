@@ -16,14 +16,18 @@ prediction, its absolute error) for N sequences, uint8 ``(N, T, H, W, C)``. Two 
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from framecast.clips import as_uint8_frames
 from framecast.errors import InputError, UsageError
+from framecast.media import ANIMATION_SUFFIXES, STILL_SUFFIXES
 
 #: Frames per second of an animated prediction: slow enough to follow a 10-frame future by eye.
 DEFAULT_FPS = 5.0
@@ -34,9 +38,6 @@ TARGET_TILE_PIXELS = 192
 DEFAULT_SEQUENCES = 4
 #: Keys of a saved-predictions archive (`framecast eval --save`): uint8 (N, T, H, W, C) each.
 SAVED_KEYS = ("context", "truth", "prediction")
-#: Outputs `render_gif` and `write_rows` can write, by extension.
-ANIMATION_SUFFIXES = (".gif", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
-STILL_SUFFIXES = (".png",)
 #: Grey level of a tile with nothing to show yet (a future row while the context plays).
 _BLANK = 24
 #: Grey level of the gutters and label bands between tiles.
@@ -129,6 +130,109 @@ def _fit_label(text: str, tile_width: int) -> str:
     return text if len(text) <= room else text[: room - 1] + "~"
 
 
+def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscale of ``(..., H, W, C)`` frames by an integer factor (pixels stay crisp)."""
+    if factor < 1:
+        raise ValueError(f"upscale factor must be at least 1, not {factor}")
+    if factor == 1:
+        return frames
+    return np.repeat(np.repeat(frames, factor, axis=-3), factor, axis=-2)
+
+
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
+def _label_band(texts: Sequence[str], width: int, channels: int, color: int) -> np.ndarray:
+    """A row of labels, each centred over its tile of `width` pixels: uint8 (band height, n x width, C)."""
+    from PIL import Image, ImageDraw
+
+    font = _font()
+    _left, top, _right, bottom = font.getbbox("Ag")
+    height = int(bottom - top) + 4
+    mode = "L" if channels == 1 else "RGB"
+    fill = color if channels == 1 else (color, color, color)
+    image = Image.new(mode, (width * len(texts), height), 0 if channels == 1 else (0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    for i, text in enumerate(texts):
+        if not text:
+            continue
+        text_width = draw.textlength(text, font=font)
+        x = i * width + max(0.0, (width - text_width) / 2)
+        draw.text((x, 2 - top), text, fill=fill, font=font)
+    band = np.asarray(image, dtype=np.uint8)
+    return band[..., None] if channels == 1 else band
+
+
+def tile_grid(
+    tiles: Any,
+    *,
+    ncols: int | None = None,
+    labels: Sequence[str] | None = None,
+    pad: int = 2,
+    background: int = 0,
+    label_color: int = 255,
+) -> np.ndarray:
+    """Tile images, or whole sequences, into one grid.
+
+    Args:
+        tiles: ``(N, H, W, C)`` images give one ``(H', W', C)`` image; ``(N, T, H, W, C)`` sequences give
+            ``(T, H', W', C)`` frames, each the grid of the N sequences at that time (an animated grid).
+            Grey ``(N, H, W)`` / ``(N, T, H, W)`` and float input in [0, 1] are accepted too.
+        ncols: tiles per row (default: a near-square grid).
+        labels: one text per tile, drawn above it; rows whose labels are all empty get no label band.
+        pad: pixels between tiles and around the grid.
+        background: grey level of the padding.
+        label_color: grey level of the label text.
+
+    Returns:
+        uint8 image ``(H', W', C)`` or frames ``(T, H', W', C)``.
+    """
+    if hasattr(tiles, "detach"):
+        tiles = tiles.detach().cpu().numpy()
+    array = np.asarray(tiles)
+    if array.ndim in (3, 4) and (array.ndim == 3 or array.shape[-1] not in (1, 3)):
+        array = array[..., None]  # grey without a channel axis
+    if array.ndim == 4:  # images: one time step
+        animated = False
+        array = array[:, None]
+    elif array.ndim == 5:
+        animated = True
+    else:
+        raise ValueError(f"tile_grid takes (N, H, W, C) or (N, T, H, W, C), not {tuple(array.shape)}")
+    n, t, h, w, c = array.shape
+    array = as_uint8_frames(array.reshape(n * t, h, w, c), channels_first=False).reshape(n, t, h, w, c)
+    if n == 0:
+        raise ValueError("tile_grid needs at least one tile")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for {n} tiles")
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    rows = []
+    for r in range(nrows):
+        members = list(range(r * ncols, min(n, (r + 1) * ncols)))
+        row = np.full((t, h, ncols * w + (ncols - 1) * pad, c), background, dtype=np.uint8)
+        for j, i in enumerate(members):
+            row[:, :, j * (w + pad) : j * (w + pad) + w] = array[i]
+        texts = [labels[i] for i in members] if labels is not None else []
+        if any(texts):
+            texts += [""] * (ncols - len(members))
+            band = _label_band(texts, w + pad, c, label_color)[:, : row.shape[2]]
+            band = np.where(band > 0, band, np.uint8(background))
+            row = np.concatenate([np.broadcast_to(band, (t, *band.shape)), row], axis=1)
+        rows.append(row)
+    width = rows[0].shape[2]
+    height = sum(row.shape[1] for row in rows) + (nrows + 1) * pad
+    grid = np.full((t, height, width + 2 * pad, c), background, dtype=np.uint8)
+    y = pad
+    for row in rows:
+        grid[:, y : y + row.shape[1], pad : pad + width] = row
+        y += row.shape[1] + pad
+    return grid if animated else grid[0]
+
+
 def animate(rows: list[Row], *, scale: int | None = None, across: bool | None = None) -> np.ndarray:
     """Frames of an animation of `rows`: rows top to bottom, sequences left to right (see the module docstring).
 
@@ -159,7 +263,7 @@ def animate(rows: list[Row], *, scale: int | None = None, across: bool | None = 
                 step = t - tc
                 label = f"{row.label} +{step + 1}" if 0 <= step < length else row.label
             for i in range(n):
-                tiles.append(upscale_tile(data[i, step], scale) if 0 <= step < length else blank)
+                tiles.append(upscale(data[i, step], scale) if 0 <= step < length else blank)
                 labels.append(_fit_label(label, w * scale))
         if across if across is not None else n == 1:
             order = [r * n + i for i in range(n) for r in range(len(rows))]  # sequence-major: one line per sequence
@@ -170,16 +274,7 @@ def animate(rows: list[Row], *, scale: int | None = None, across: bool | None = 
     return np.stack(frames)
 
 
-def upscale_tile(frame: np.ndarray, scale: int) -> np.ndarray:
-    """One uint8 ``(H, W, C)`` frame scaled up by an integer factor, nearest neighbour."""
-    from framecast.media import upscale
-
-    return upscale(frame, scale)
-
-
 def _grid(tiles: list[np.ndarray], labels: list[str], *, ncols: int) -> np.ndarray:
-    from framecast.media import tile_grid
-
     # a dark grey between tiles: black frames (Moving MNIST) would otherwise run into each other
     return tile_grid(np.stack(tiles), ncols=ncols, labels=labels, background=_GUTTER)
 
@@ -205,7 +300,7 @@ def strip(rows: list[Row], *, scale: int | None = None, max_sequences: int | Non
             length = row.frames.shape[1]
             for k in range(ncols):
                 if k < length:
-                    tiles.append(upscale_tile(row.frames[i, k], scale))
+                    tiles.append(upscale(row.frames[i, k], scale))
                     text = f"{row.label} {k + 1}" if not row.future else f"{row.label} +{k + 1}"
                     if n > 1 and k == 0:
                         text = f"#{i + 1} {text}"
@@ -316,7 +411,7 @@ def render_gif(
             ends, so nothing is known of the future).
         context: with `pred`, how many frames of `source` form the context (default 10, or as many as there are).
         channels: 1 or 3 for a video (default: colour) or to force grey/colour.
-        size: (height, width) frames of a video are resized to (default: as stored).
+        size: (height, width) frames are brought to (default: as stored), by the one policy of framecast.clips.
 
     Returns:
         A JSON-ready summary: output, kind of input, frames, frame size, sequences.
@@ -325,9 +420,7 @@ def render_gif(
         InputError: a missing or unusable input, or an output that cannot be written.
         DataError: a damaged input file.
     """
-    from framecast import media
     from framecast._fs import check_writable_output
-    from framecast.predict import fit_frames, is_array_file, read_clip
 
     source, target = Path(source).expanduser(), check_writable_output(output)
     check_output_suffix(target, ANIMATION_SUFFIXES + STILL_SUFFIXES)
@@ -339,46 +432,78 @@ def render_gif(
     if pred is not None:
         if saved is not None:
             raise UsageError(f"{source} already holds predictions", "drop --pred")
-        predicted = _read_predicted(Path(pred).expanduser())
-        _, _, ph, pw, pc = predicted.shape
-        clip = read_clip(source, channels=pc if channels is None else channels, size=(ph, pw))
-        if clip.frames.shape[-1] != pc:  # --channels asked for other channels than the prediction has
-            predicted = fit_frames(predicted[0], channels=clip.frames.shape[-1], size=None)[0][None]
-        total = len(clip.frames)
-        ctx = min(context or 10, total) if start is None else (context or min(10, total - start))
-        first = total - ctx if start is None else start
-        if first < 0 or first + ctx > total or ctx < 1:
-            raise InputError(
-                f"{source} has {total} frames: a context of {ctx} from frame {first} does not fit",
-                "lower --context or --start",
-            )
-        truth = clip.frames[first + ctx : first + ctx + predicted.shape[1]]
-        saved = {"context": clip.frames[None, first : first + ctx], "prediction": predicted[:1]}
-        if len(truth):
-            saved["truth"] = truth[None]
-        kind, notes = "clip and prediction", clip.conversions
+        picture = _clip_and_prediction(source, Path(pred).expanduser(), start, context, channels)
+    elif saved is not None:
+        picture = _Picture("saved predictions", _saved_rows(saved, limit), DEFAULT_FPS)
     else:
-        notes = []
-        kind = "saved predictions" if saved is not None else "sequences" if is_array_file(source) else "video"
-    if saved is not None:
-        n = min(limit, saved["context"].shape[0])
-        saved = {k: v[:n] for k, v in saved.items()}
-        rows = prediction_rows(saved["context"], saved.get("truth"), [("prediction", saved["prediction"])])
-        frames_h, frames_w = saved["context"].shape[2:4]
-        rate = fps or DEFAULT_FPS
-        sequences = n
-    else:
-        if is_array_file(source):
-            clips = _read_sequences(source, limit, channels, size)
-            rate = fps or DEFAULT_FPS
-        else:
-            frames, info = media.read_video(source, channels=channels or 3, size=size)
-            clips = frames[None]
-            rate = fps or (info.fps if info.fps > 0 else DEFAULT_FPS)
-        rows = [Row("frame", clips, future=False)]
-        frames_h, frames_w = clips.shape[2:4]
-        sequences = clips.shape[0]
+        picture = _frames_picture(source, limit, channels, size)
+    return _write_picture(picture, source, target, pred=pred, fps=fps, scale=scale)
+
+
+@dataclass
+class _Picture:
+    """What render-gif draws: the kind of input, its rows, its natural frame rate and the conversions made."""
+
+    kind: str
+    rows: list[Row]
+    fps: float
+    notes: list[str] | None = None
+
+
+def _saved_rows(saved: dict[str, np.ndarray], limit: int) -> list[Row]:
+    n = min(limit, saved["context"].shape[0])
+    saved = {k: v[:n] for k, v in saved.items()}
+    return prediction_rows(saved["context"], saved.get("truth"), [("prediction", saved["prediction"])])
+
+
+def _clip_and_prediction(
+    source: Path, pred: Path, start: int | None, context: int | None, channels: int | None
+) -> _Picture:
+    """A clip with the frames predicted after it: the context from the clip, the truth where the clip goes on."""
+    from framecast.clips import fit, read_clip
+
+    predicted = _read_predicted(pred)  # uint8 (1, T, H, W, C)
+    _, _, ph, pw, pc = predicted.shape
+    clip = read_clip(source, channels=pc if channels is None else channels, size=(ph, pw))
+    frames = clip.uint8()
+    if frames.shape[-1] != pc:  # --channels asked for other channels than the prediction has
+        predicted = as_uint8_frames(fit(predicted[0], channels=frames.shape[-1], size=None)[0])[None]
+    total = len(frames)
+    ctx = min(context or 10, total) if start is None else (context or min(10, total - start))
+    first = total - ctx if start is None else start
+    if first < 0 or first + ctx > total or ctx < 1:
+        raise InputError(
+            f"{source} has {total} frames: a context of {ctx} from frame {first} does not fit",
+            "lower --context or --start",
+        )
+    saved = {"context": frames[None, first : first + ctx], "prediction": predicted[:1]}
+    truth = frames[first + ctx : first + ctx + predicted.shape[1]]
+    if len(truth):
+        saved["truth"] = truth[None]
+    return _Picture("clip and prediction", _saved_rows(saved, 1), DEFAULT_FPS, clip.conversions)
+
+
+def _frames_picture(source: Path, limit: int, channels: int | None, size: tuple[int, int] | None) -> _Picture:
+    """The frames of a video, or up to `limit` sequences of an array file, as one row."""
+    from framecast.clips import is_array_file, read_clip
+
+    first = read_clip(source, channels=channels, size=size)
+    if is_array_file(source):
+        count = min(limit, first.source.get("sequences", 1))
+        others = [read_clip(source, channels=channels, size=size, sequence=i) for i in range(1, count)]
+        clips = np.stack([first.uint8()] + [c.uint8() for c in others])
+        return _Picture("sequences", [Row("frame", clips, future=False)], DEFAULT_FPS)
+    rate = first.source.get("fps") or DEFAULT_FPS
+    return _Picture("video", [Row("frame", first.uint8()[None], future=False)], rate)
+
+
+def _write_picture(
+    picture: _Picture, source: Path, target: Path, *, pred: Any, fps: float | None, scale: int | None
+) -> dict[str, Any]:
+    rows = picture.rows
+    frames_h, frames_w = rows[0].frames.shape[2:4]
     scale = scale or default_scale(frames_h, frames_w)
+    rate = fps or picture.fps
     write_rows(target, rows, fps=rate, scale=scale)
     n_frames = max(r.frames.shape[1] for r in rows if not r.future) + max(
         (r.frames.shape[1] for r in rows if r.future), default=0
@@ -386,33 +511,23 @@ def render_gif(
     return {
         "input": str(source),
         "pred": str(pred) if pred is not None else None,
-        "kind": kind,
+        "kind": picture.kind,
         "output": str(target),
         "frames": 1 if target.suffix.lower() in STILL_SUFFIXES else n_frames,
         "frame_size": [int(frames_h), int(frames_w)],
         "scale": scale,
         "fps": rate,
-        "sequences": sequences,
+        "sequences": int(rows[0].frames.shape[0]),
         "rows": [r.label for r in rows],
-        "conversions": notes,
+        "conversions": picture.notes or [],
     }
 
 
 def _read_predicted(path: Path) -> np.ndarray:
     """Predicted frames from an array file as uint8 (1, T, H, W, C): `predict`'s .npy, or the prediction of an .npz."""
-    from framecast.predict import read_clip
+    from framecast.clips import read_clip
 
     saved = read_saved_predictions(path) if path.suffix.lower() == ".npz" and path.is_file() else None
     if saved is not None:
         return saved["prediction"][:1]
-    return read_clip(path).frames[None]
-
-
-def _read_sequences(path: Path, limit: int, channels: int | None, size: tuple[int, int] | None) -> np.ndarray:
-    """Up to `limit` sequences of an array file as uint8 (N, T, H, W, C)."""
-    from framecast.predict import read_clip
-
-    first = read_clip(path, channels=channels, size=size)
-    count = min(limit, first.source.get("sequences", 1))
-    clips = [first.frames] + [read_clip(path, channels=channels, size=size, sequence=i).frames for i in range(1, count)]
-    return np.stack(clips)
+    return read_clip(path).uint8()[None]

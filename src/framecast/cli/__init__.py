@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from framecast import __version__
+from framecast._version import __version__
 
 app = typer.Typer(
     name="framecast",
@@ -85,6 +85,7 @@ def run(argv: list[str] | None = None) -> int:
     from framecast.errors import FramecastError
 
     args = _optional_value(sys.argv[1:] if argv is None else list(argv), "--resume", "latest")
+    _output.install_log_handler()
     try:
         result = app(args=args, prog_name="framecast", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0

@@ -68,6 +68,40 @@ def emit_paths(*paths: Any) -> None:
     sys.stdout.flush()
 
 
+def install_log_handler() -> None:
+    """Show the library's `logging.getLogger("framecast")` records on stderr, literally (no markup), as the
+    command line shows its own lines. Under torchrun only rank 0 speaks, so N processes print one log."""
+    import logging
+    import os
+
+    logger = logging.getLogger("framecast")
+    if any(getattr(h, "_framecast_cli", False) for h in logger.handlers):
+        return
+    rank = os.environ.get("RANK", "0")
+
+    class Handler(logging.Handler):
+        _framecast_cli = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if record.levelno >= logging.WARNING:
+                err().print(f"[yellow]Warning:[/] {escape(message)}", highlight=False)
+            else:
+                err().print(message, markup=False, highlight=False)
+
+    handler = Handler(level=logging.INFO if rank == "0" else logging.ERROR)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def escape(text: str) -> str:
+    """`text` with rich markup disarmed, for printing names and paths literally inside a marked-up line."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def log(message: str) -> None:
     """A line for a person, on stderr."""
     err().print(message, highlight=False)

@@ -65,7 +65,7 @@ def command(
     quiet: Quiet = False,
 ) -> None:
     from framecast.cli import _output
-    from framecast.compare import run_compare
+    from framecast.compare import Outputs, run_compare
 
     names = [m.strip() for m in (models or "").split(",") if m.strip()]
     wanted = [b.strip() for b in baseline.split(",") if b.strip() and b.strip() != "none"]
@@ -82,12 +82,7 @@ def command(
             baselines=wanted,
             batch_size=batch_size,
             device=device,
-            gif=output,
-            plot=plot,
-            gif_sequences=gif_sequences,
-            fps=fps,
-            scale=scale,
-            notify=_output.log,
+            outputs=Outputs(gif=output, plot=plot, gif_sequences=gif_sequences, fps=fps, scale=scale),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if json_out:

@@ -58,21 +58,19 @@ def command(
     quiet: Quiet = False,
 ) -> None:
     from framecast.cli import _output
+    from framecast.data.registry import DataOptions
     from framecast.eda import run_eda
 
+    options = DataOptions(data, channels, parse_size(size), frame_stride, parse_classes(classes))
     with _output.progress() as bar:
         task = bar.add_task("Exploring", total=None)
         report = run_eda(
-            data,
+            options,
             out=out,
             split=split,
             limit=limit,
             context=context or 10,
             horizon=horizon or 10,
-            channels=channels,
-            size=parse_size(size),
-            frame_stride=frame_stride,
-            classes=parse_classes(classes),
             seed=seed,
             samples=samples,
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),

@@ -57,30 +57,29 @@ def command(
 ) -> None:
     from framecast.cli import _output
     from framecast.cli._common import parse_classes, parse_size
-    from framecast.cli._eval_run import run_eval
+    from framecast.data.registry import DataOptions
+    from framecast.evaluation import run_eval
 
-    report = run_eval(
-        model=model,
-        checkpoint=checkpoint,
-        data=data,
-        split=split,
-        limit=limit,
-        baselines=[b.strip() for b in baseline.split(",") if b.strip()] if baseline else [],
-        next_frame=next_frame,
-        save=save,
-        save_to=save_to,
-        context=context,
-        horizon=horizon,
-        batch_size=batch_size,
-        device=device,
-        precision=precision,
-        channels=channels,
-        size=parse_size(size),
-        frame_stride=frame_stride,
-        classes=parse_classes(classes),
-        digits=digits,
-        show_progress=not json_out,
-    )
+    options = DataOptions(data, channels, parse_size(size), frame_stride, parse_classes(classes), digits)
+    with _output.progress() as bar:
+        task = bar.add_task("scoring", total=None)
+        report = run_eval(
+            model=model,
+            checkpoint=checkpoint,
+            data=options,
+            split=split,
+            limit=limit,
+            baselines=[b.strip() for b in baseline.split(",") if b.strip()] if baseline else [],
+            next_frame=next_frame,
+            save=save,
+            save_to=save_to,
+            context=context,
+            horizon=horizon,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     if json_out:
         _output.emit_json(report)
         return

@@ -13,7 +13,8 @@ def gather() -> dict:
     """Everything `info` reports, as a JSON-ready dict."""
     import platform
 
-    from framecast import __version__, paths
+    from framecast import paths
+    from framecast._version import __version__
 
     try:
         import torch

@@ -76,7 +76,7 @@ def command(
     quiet: Quiet = False,
 ) -> None:
     from framecast.cli import _output
-    from framecast.predict import run_predict
+    from framecast.predict import OutputPlan, run_predict
 
     report = run_predict(
         [str(c) for c in clips],
@@ -85,15 +85,12 @@ def command(
         context=context,
         start=start,
         horizon=horizon,
-        output=output,
-        out_dir=out_dir,
-        fmt=fmt,
+        outputs=OutputPlan(output=output, out_dir=out_dir, fmt=fmt),
         channels=channels,
         sequence=sequence,
         device=device,
         fps=fps,
         scale=scale,
-        notify=_output.log,
     )
     if json_out:
         _output.emit_json(report)

@@ -1,23 +1,18 @@
-"""`framecast train`: train a model, with checkpoints, resume, mixed precision and DDP."""
+"""`framecast train`: train a model, with checkpoints, resume, mixed precision and DDP.
+
+The command's options are made from the fields of :class:`framecast.training.options.TrainOptions` (flag, help,
+default, bounds), so each is declared once; only the ones that are not training options (--set, --resume, the
+output switches) are written here.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import inspect
+from typing import Annotated, Any, Optional
 
 import typer
 
-from framecast.cli._common import (
-    Channels,
-    Classes,
-    Context,
-    Digits,
-    FrameStride,
-    Horizon,
-    Json,
-    Quiet,
-    Size,
-    examples,
-)
+from framecast.cli._common import Json, Quiet, examples
 
 HELP = "Train a model on a dataset; checkpoints, resume, mixed precision, several processes."
 
@@ -29,100 +24,134 @@ EPILOG = examples(
     "framecast train --model convlstm --devices 2  # two processes (DDP)",
 )
 
-
-def command(
-    model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help="convlstm, predrnn, vit (see `framecast models`).")
-    ] = None,
-    data: Annotated[
-        str, typer.Option("--data", "-d", help="Dataset name or path (folder of videos, video, .npy/.npz).")
-    ] = "moving-mnist",
-    preset: Annotated[Optional[str], typer.Option("--preset", help="tiny, small or base.")] = None,
-    epochs: Annotated[
-        Optional[int], typer.Option("--epochs", min=1, help="Passes over the training data (default 10).")
-    ] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps.")] = None,
-    batch_size: Annotated[
-        Optional[int], typer.Option("--batch-size", "-b", min=1, help="Sequences per step and process (default 16).")
-    ] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate (default 1e-3).")] = None,
-    weight_decay: Annotated[
-        Optional[float], typer.Option("--weight-decay", min=0.0, help="AdamW weight decay (default 0).")
-    ] = None,
-    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw or adam.")] = None,
-    schedule: Annotated[
-        Optional[str], typer.Option("--schedule", help="LR schedule: onecycle, cosine, plateau, constant.")
-    ] = None,
-    context: Context = None,
-    horizon: Horizon = None,
-    loss: Annotated[Optional[str], typer.Option("--loss", help="mse, l1, bce, gdl, combined: mse+0.1*gdl.")] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="auto, fp32, bf16 or fp16 (CUDA).")] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
-    devices: Annotated[Optional[int], typer.Option("--devices", min=1, help="Processes on this machine (DDP).")] = None,
-    seed: Annotated[
-        Optional[int], typer.Option("--seed", help="Seed of data, initial weights, sampling (default 0).")
-    ] = None,
-    patience: Annotated[
-        Optional[int], typer.Option("--patience", min=1, help="Stop after N epochs without improvement.")
-    ] = None,
-    clip_grad: Annotated[
-        Optional[float], typer.Option("--clip-grad", min=0.0, help="Gradient-norm clip, 0 for none (default 1).")
-    ] = None,
-    sampling: Annotated[
-        Optional[str], typer.Option("--sampling", help="Scheduled sampling: linear, exp, sigmoid, none.")
-    ] = None,
-    sampling_end: Annotated[
-        Optional[float],
-        typer.Option(
-            "--sampling-end", min=0.0, max=1.0, help="Share of steps by which teacher forcing reaches 0 (default 0.5)."
-        ),
-    ] = None,
-    train_size: Annotated[
-        Optional[int], typer.Option("--train-size", min=1, help="Training sequences per epoch.")
-    ] = None,
-    val_size: Annotated[
-        Optional[int], typer.Option("--val-size", min=1, help="Validation sequences per epoch (default 256).")
-    ] = None,
-    workers: Annotated[
-        Optional[int], typer.Option("--workers", min=0, help="Data-loader processes (default 0).")
-    ] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="A model option, KEY=VALUE (repeatable).")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Run id (default: the start time).")] = None,
-    resume: Annotated[
+#: How a field's value is typed on the command line, where that differs from the field (parsed in _given).
+_TEXT_FIELDS = {"size": str, "classes": str}
+_EXTRA = {
+    "set_": Annotated[Optional[list[str]], typer.Option("--set", help="A model option, KEY=VALUE (repeatable).")],
+    "resume": Annotated[
         Optional[str], typer.Option("--resume", help="Continue the newest unfinished run, or the one named.")
-    ] = None,
-    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
-    init: Annotated[
-        Optional[str], typer.Option("--init", help="Start from these weights (.safetensors, run folder or run name).")
-    ] = None,
-    channels: Channels = None,
-    size: Size = None,
-    frame_stride: FrameStride = 1,
-    classes: Classes = None,
-    digits: Digits = None,
-    json_out: Json = False,
-    quiet: Quiet = False,
-) -> None:
-    from framecast.cli import _output
-    from framecast.cli._common import parse_classes, parse_size
-    from framecast.cli._train_run import run_training
+    ],
+    "json_out": Json,
+    "quiet": Quiet,
+}
 
-    given = {
-        "model": model, "data": data, "preset": preset, "epochs": epochs, "max_steps": max_steps,
-        "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
-        "schedule": schedule, "context": context, "horizon": horizon, "loss": loss, "precision": precision,
-        "device": device, "devices": devices, "seed": seed, "patience": patience,
-        "clip_grad": (clip_grad or None) if clip_grad is not None else None, "sampling": sampling,
-        "sampling_end": sampling_end, "train_size": train_size, "val_size": val_size, "workers": workers,
-        "name": name, "compile": compile_ or None, "channels": channels,
-        "size": list(parse_size(size)) if size else None, "frame_stride": frame_stride if frame_stride != 1 else None,
-        "classes": parse_classes(classes), "digits": digits, "init": init,
-    }  # fmt: skip
-    if clip_grad == 0:
-        given["clip_grad"] = 0.0
-    summary = run_training(given, set_ or [], resume, quiet=quiet or json_out)
+
+def _annotation(f: Any) -> Any:
+    """The typer annotation of a TrainOptions field: its flag, help with the default filled in, its bounds."""
+    from framecast.training.options import default_of
+
+    meta = f.metadata
+    flags = meta["flags"] or (f"--{f.name.replace('_', '-')}",)
+    default = default_of(f)
+    help_text = meta["help"] + (f" (default: {default:g})" if isinstance(default, float) else "")
+    if default not in (None, False) and not isinstance(default, float):
+        help_text += f" (default: {default})"
+    kind = {"bool": bool, "int": int, "float": float}.get(_base_type(f.type), str)
+    kind = _TEXT_FIELDS.get(f.name, kind)
+    option = typer.Option(*flags, help=help_text, min=meta["min"], max=meta["max"], show_default=False)
+    return Annotated[Optional[kind], option]
+
+
+def _base_type(annotation: Any) -> str:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return text.split("|")[0].strip().split("[")[0]
+
+
+def _signature() -> tuple[inspect.Signature, dict[str, Any]]:
+    from framecast.training.options import option_fields
+
+    annotations = {f.name: _annotation(f) for f in option_fields()}
+    annotations.update(_EXTRA)
+    params = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=a) for n, a in annotations.items()
+    ]
+    return inspect.Signature(params), annotations
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """`--set hidden=64 --set peephole=true` -> {'hidden': 64, 'peephole': True}."""
+    import json
+
+    from framecast.errors import UsageError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise UsageError(f"--set '{item}' is not KEY=VALUE", "for example --set layers=3")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw.lower() if raw.lower() in ("true", "false", "null") else raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """The training options typed on the command line, in the types TrainOptions holds."""
+    from framecast.cli._common import parse_classes, parse_size
+
+    given = {k: v for k, v in values.items() if v is not None and k not in _EXTRA}
+    if "size" in given:
+        given["size"] = list(parse_size(given["size"]))
+    if "classes" in given:
+        given["classes"] = parse_classes(given["classes"])
+    if given.get("clip_grad") == 0:
+        given["clip_grad"] = None  # 0 turns clipping off
+    if given.get("compile") is False:
+        del given["compile"]
+    return given
+
+
+def _options(given: dict[str, Any], sets: list[str], resume: str | None):
+    """The options to train with, and the run to resume (or None)."""
+    from framecast.errors import UsageError, unknown_name
+    from framecast.training.options import TrainOptions
+
+    if resume is not None:
+        from framecast.checkpoints import find_resumable
+        from framecast.training.launch import resume_options
+
+        run_dir = find_resumable(resume, given.get("model"))
+        return resume_options(run_dir, given), run_dir
+    if "model" not in given:
+        raise UsageError("--model is required", "for example --model convlstm (see `framecast models`)")
+    from framecast.models import list_models
+
+    if given["model"] not in list_models():
+        raise unknown_name("model", given["model"], tuple(list_models()))
+    return TrainOptions(**given, overrides=parse_set(sets)), None
+
+
+def command(**values: Any) -> None:
+    from framecast.cli import _output
+    from framecast.cli._progress import TrainProgress
+    from framecast.training.launch import train
+
+    json_out, quiet = bool(values.get("json_out")), bool(values.get("quiet"))
+    options, resume_dir = _options(_given(values), values.get("set_") or [], values.get("resume"))
+    with TrainProgress(enabled=not (quiet or json_out) and _output.show_progress()) as progress:
+
+        def on_epoch(record) -> None:
+            if not _output.show_progress() or quiet or json_out:
+                v = record.val
+                _output.log(
+                    f"epoch {record.epoch}: loss {record.train_loss:.4f}, val mse {v.get('mse', float('nan')):.2f}, "
+                    f"ssim {v.get('ssim', float('nan')):.4f} ({record.seconds:.1f} s)"
+                )
+
+        summary = train(options, resume_dir=resume_dir, on_step=progress.step, on_epoch=on_epoch)
     if summary.get("rank", 0) != 0:  # started by torchrun: rank 0 alone reports
         return
+    _report(summary, json_out=json_out, quiet=quiet)
+
+
+command.__signature__, command.__annotations__ = _signature()
+
+
+def _report(summary: dict, *, json_out: bool, quiet: bool) -> None:
+    from framecast.cli import _output
+
     if json_out:
         _output.emit_json(summary)
     elif quiet:

@@ -25,14 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from framecast import paths
 from framecast.errors import InputError, UsageError, unknown_name
+from framecast.media import ARRAY_SUFFIXES
 
 DATASETS = ("moving-mnist", "moving-mnist-standard")
 SPLITS = ("train", "val", "test", "all")
-ARRAY_SUFFIXES = (".npy", ".npz")
 
 #: Sequences in an epoch of generated training data, and in the fixed validation and test sets. The test size
 #: matches the standard file's 10,000.
@@ -85,20 +84,11 @@ class SequenceDataset(torch.utils.data.Dataset):
 
 
 def convert(frames: np.ndarray, spec: DataSpec) -> torch.Tensor:
-    """(T, H, W, C) uint8 or float -> float32 (T, C, H, W) in [0, 1] with the spec's channels and size."""
-    x = torch.from_numpy(np.array(frames))  # a copy: memory-mapped frames are read-only
-    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-    x = x.permute(0, 3, 1, 2)  # (T, C, H, W)
-    c = x.shape[1]
-    if c != spec.channels:
-        if spec.channels == 1:  # ITU-R BT.601 luma, as ffmpeg's gray conversion uses
-            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            x = (x * weights).sum(dim=1, keepdim=True)
-        else:
-            x = x.expand(-1, 3, -1, -1)
-    if x.shape[-2:] != (spec.height, spec.width):
-        x = F.interpolate(x, size=(spec.height, spec.width), mode="area")
-    return x.clamp_(0.0, 1.0).contiguous()
+    """(T, H, W, C) uint8 or float -> float32 (T, C, H, W) in [0, 1], fitted to the spec by framecast.clips."""
+    from framecast.clips import fit
+
+    fitted, _ = fit(frames, channels=spec.channels, size=(spec.height, spec.width))
+    return torch.from_numpy(fitted).permute(0, 3, 1, 2).contiguous()
 
 
 class GeneratedMovingMNIST(SequenceDataset):
@@ -205,16 +195,48 @@ def _windows(lengths: list[int], frames: int, step: int, split: str, source: str
 
 
 def _open_array_clips(path: str) -> np.ndarray:
-    from framecast.data.arrays import open_array, to_nthwc
+    from framecast.clips import open_sequences
 
-    p = Path(path)
-    return to_nthwc(open_array(p), p)
+    return open_sequences(Path(path))[0]
 
 
 def _open_video_clips(path: str, channels: int, size: tuple[int, int], frame_stride: int, files: list[str]):
     from framecast.data.videos import load_clip
 
     return [load_clip(Path(f), channels=channels, size=size, frame_stride=frame_stride) for f in files]
+
+
+@dataclass
+class DataOptions:
+    """Which data and how its frames are brought to a format: everything but the split and the window.
+
+    Commands take these once and open each split they need with :meth:`open`.
+    """
+
+    data: str = "moving-mnist"  # a dataset name or a path
+    channels: int | None = None  # 1 grey or 3 RGB (None: the source's; videos default to grey)
+    size: tuple[int, int] | None = None  # (height, width) frames are fitted to (None: the source's; videos 64x64)
+    frame_stride: int = 1  # keep every Nth frame of a video
+    classes: list[str] | None = None  # class folders of a video folder
+    digits: str | None = None  # digits of generated Moving MNIST (None: downloaded, else embedded)
+
+    def open(
+        self, split: str, *, context: int, horizon: int, limit: int | None = None, seed: int = 0
+    ) -> SequenceDataset:
+        """The `split` of this data, cut into windows of `context` + `horizon` frames."""
+        return open_dataset(
+            self.data,
+            split,
+            context=context,
+            horizon=horizon,
+            channels=self.channels,
+            size=tuple(self.size) if self.size else None,
+            frame_stride=self.frame_stride,
+            classes=self.classes,
+            limit=limit,
+            seed=seed,
+            digits=self.digits,
+        )
 
 
 def open_dataset(
@@ -311,10 +333,7 @@ def _open_moving_mnist(name, split, context, horizon, channels, size, limit, see
 
 
 def _open_arrays(path: Path, split, context, horizon, channels, size, step, limit) -> ClipWindows:
-    from framecast.data.arrays import check_values
-
     clips = _open_array_clips(str(path))
-    check_values(clips, path)
     n, t, h, w, c = clips.shape
     windows = _windows([t] * n, context + horizon, step, split, str(path))
     if limit is not None:

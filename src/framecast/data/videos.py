@@ -31,9 +31,8 @@ import numpy as np
 
 from framecast import paths
 from framecast.errors import InputError, closest
+from framecast.media import VIDEO_SUFFIXES
 
-#: Extensions of the files a folder search picks up (case does not matter).
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".gif", ".mov", ".m4v")
 #: Bumped whenever decoding changes what frames come out, so that old cache entries are not reused.
 CACHE_VERSION = 1
 
@@ -68,7 +67,7 @@ def find_videos(root: str | os.PathLike[str], classes: list[str] | None = None) 
         (
             p
             for p in root.rglob("*")
-            if p.suffix.lower() in VIDEO_EXTENSIONS
+            if p.suffix.lower() in VIDEO_SUFFIXES
             and not p.name.startswith(".")  # hidden files, and half-written temporaries of atomic writes
             and p.is_file()
         ),
@@ -77,7 +76,7 @@ def find_videos(root: str | os.PathLike[str], classes: list[str] | None = None) 
     if not found:
         raise InputError(
             f"no video files in {root}",
-            f"put videos ({', '.join(e.lstrip('.') for e in VIDEO_EXTENSIONS)}) in the folder or its subfolders",
+            f"put videos ({', '.join(e.lstrip('.') for e in VIDEO_SUFFIXES)}) in the folder or its subfolders",
         )
     if not classes:
         return found
@@ -136,7 +135,7 @@ def _load_cached(frames_path: Path) -> np.ndarray | None:
         return None
 
 
-def read_clip(
+def read_cached(
     path: str | os.PathLike[str],
     *,
     channels: int = 1,
@@ -204,7 +203,7 @@ def load_clip(
         InputError: the path does not exist or is not a video.
         DataError: the video is damaged or truncated.
     """
-    return read_clip(path, channels=channels, size=size, frame_stride=frame_stride).frames
+    return read_cached(path, channels=channels, size=size, frame_stride=frame_stride).frames
 
 
 def clip_info(path: str | os.PathLike[str], *, channels: int = 1, size: tuple[int, int] | None = (64, 64)) -> dict:
@@ -220,4 +219,4 @@ def clip_info(path: str | os.PathLike[str], *, channels: int = 1, size: tuple[in
             return {**json.loads(info_path.read_text(encoding="utf-8")), "path": str(path)}
         except (OSError, ValueError):
             pass  # never decoded (or the cache was cleared): decode now
-    return read_clip(path, channels=channels, size=size).info
+    return read_cached(path, channels=channels, size=size).info

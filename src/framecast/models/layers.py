@@ -344,10 +344,26 @@ class FramePredictor(nn.Module):
             context frames 1..T-1, (B, T-1, C, H, W), for the trainer to score against them; else None.
     """
 
-    #: Whether the model rolls forward frame by frame (and so uses teacher forcing at every step).
+    #: Whether the model rolls forward frame by frame (and so the trainer feeds it teacher forcing).
     recurrent: bool = False
     #: Whether `context_teacher_forcing < 1` (reverse scheduled sampling on the context) is understood.
     supports_reverse_sampling: bool = False
+
+    @property
+    def uses_reverse_sampling(self) -> bool:
+        """Whether the trainer should anneal `context_teacher_forcing` up to 1 (PredRNN-V2 asks for it in its
+        config); the trainer asks this, never which family a model is."""
+        return bool(getattr(self.config, "reverse_sampling", False)) and self.supports_reverse_sampling
+
+    def extra_loss(self, context: torch.Tensor, loss_fn: Any) -> torch.Tensor | None:
+        """What the last training forward adds to the loss: the model's predictions of context frames scored
+        against them (the reference trains on every predicted frame), plus its own auxiliary loss; None if nothing."""
+        total = None
+        if self.context_prediction is not None:
+            total = loss_fn(self.context_prediction.float(), context[:, 1:])
+        if self.aux_loss is not None:
+            total = self.aux_loss.float() if total is None else total + self.aux_loss.float()
+        return total
 
     def __init__(self, config: Any) -> None:
         super().__init__()

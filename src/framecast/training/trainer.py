@@ -13,27 +13,27 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import math
 import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from framecast import __version__
+from framecast._version import __version__
 from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, save_weights, write_json
-from framecast.devices import environment
+from framecast.devices import autocast, environment, pick_device, resolve_precision
 from framecast.errors import FramecastError, UsageError
 from framecast.training.distributed import DistInfo, ShardSampler, any_rank, broadcast_object, gather_objects
+from framecast.training.options import LR_SCHEDULES, OPTIMIZERS, TrainOptions
 
-OPTIMIZERS = ("adamw", "adam")
-LR_SCHEDULES = ("onecycle", "cosine", "plateau", "constant")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+log = logging.getLogger("framecast")
 
 
 class Interrupted(FramecastError):
@@ -42,62 +42,11 @@ class Interrupted(FramecastError):
     exit_code = 130
 
 
-@dataclass
-class TrainOptions:
-    """Everything a run needs; stored in config.json so `--resume` restores it."""
-
-    model: str  # registry name
-    preset: str = "small"  # tiny, small or base
-    overrides: dict[str, Any] = field(default_factory=dict)  # model options that differ from the preset
-    data: str = "moving-mnist"  # dataset name or path
-    channels: int | None = None  # video frames: 1 grey, 3 RGB
-    size: list[int] | None = None  # video frames resized to (H, W)
-    frame_stride: int = 1  # keep every Nth video frame
-    classes: list[str] | None = None  # class folders of a video folder
-    digits: str | None = None  # digits of generated Moving MNIST (None: downloaded, else embedded)
-    context: int = 10  # frames seen
-    horizon: int = 10  # frames predicted
-    epochs: int = 10  # passes over the training data
-    max_steps: int | None = None  # stop after this many optimiser steps in all
-    train_size: int | None = None  # training sequences per epoch (generated data: 10,000 by default)
-    val_size: int | None = 256  # validation sequences scored each epoch (None: all)
-    batch_size: int = 16  # sequences per step on each process
-    lr: float = 1e-3  # peak learning rate
-    weight_decay: float = 0.0  # AdamW's decoupled weight decay
-    optimizer: str = "adamw"  # adamw or adam
-    schedule: str = "onecycle"  # onecycle, cosine, plateau (reduce on plateau of the validation metric), constant
-    patience: int | None = None  # early stop after this many epochs without improvement
-    clip_grad: float | None = 1.0  # gradient-norm clipping (None: off)
-    loss: str = "mse"  # loss spec, e.g. mse+0.1*gdl
-    precision: str = "auto"  # auto, fp32, bf16, fp16
-    device: str = "auto"  # auto, cpu, cuda, mps
-    devices: int = 1  # processes (DDP)
-    seed: int = 0  # seeds data, initialisation and teacher forcing
-    workers: int = 0  # data-loader worker processes
-    sampling: str = "linear"  # scheduled sampling: linear, exp, sigmoid, none
-    sampling_end: float = 0.5  # fraction of all steps by which teacher forcing has decayed to 0
-    val_metric: str = "mse"  # the validation metric for best checkpoint, early stopping and plateau
-    name: str | None = None  # run id (default: the start time)
-    compile: bool = False  # torch.compile the model
-    init: str | None = None  # start from these weights (a .safetensors file, a run folder or name): fine-tuning
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainOptions:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto` is bf16 on a CUDA GPU that supports it (fp16 otherwise) and fp32 elsewhere."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision '{precision}'", f"choose one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise UsageError("--precision fp16 needs a CUDA GPU", "use --precision bf16 on a CPU, or fp32")
-    return precision
+def _check_choices(o: TrainOptions) -> None:
+    if o.optimizer not in OPTIMIZERS:
+        raise UsageError(f"unknown optimizer '{o.optimizer}'", f"choose one of {', '.join(OPTIMIZERS)}")
+    if o.schedule not in LR_SCHEDULES:
+        raise UsageError(f"unknown LR schedule '{o.schedule}'", f"choose one of {', '.join(LR_SCHEDULES)}")
 
 
 def seed_everything(seed: int) -> None:
@@ -162,6 +111,39 @@ class EpochRecord:
     val: dict[str, float]
 
 
+class _Pace:
+    """The timing and losses of one epoch: how long steps waited for data, what they cost."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.wait = 0.0
+        self.busy = 0.0
+        self.tf = 0.0  # the teacher-forcing probability of the latest step
+
+    def timed(self, loader):
+        """The loader's batches, timing the wait for each and the work done between them."""
+        t_data = time.perf_counter()
+        for batch in loader:
+            t_got = time.perf_counter()
+            self.wait += t_got - t_data
+            yield batch
+            t_data = time.perf_counter()
+            self.busy += t_data - t_got
+
+    def record(self, epoch: int, step: int, lr: float, seconds: float, val: dict[str, float]) -> EpochRecord:
+        return EpochRecord(
+            epoch=epoch,
+            step=step,
+            train_loss=float(np.mean(self.losses)) if self.losses else float("nan"),
+            lr=lr,
+            teacher_forcing=self.tf,
+            seconds=seconds,
+            steps_per_second=len(self.losses) / max(seconds, 1e-9),
+            data_wait_share=self.wait / max(self.wait + self.busy, 1e-9),
+            val=val,
+        )
+
+
 class Trainer:
     """One training run (fresh or resumed). Call :meth:`fit`.
 
@@ -172,7 +154,8 @@ class Trainer:
         dist: this process's place in a distributed group.
         on_step: called after each step with (step, steps_total, loss, steps_per_second) on rank 0.
         on_epoch: called after each epoch with its record on rank 0.
-        log: called with lines for a person on rank 0.
+
+    Lines for people go to `logging.getLogger("framecast")`, from rank 0 only.
     """
 
     def __init__(
@@ -184,91 +167,93 @@ class Trainer:
         dist: DistInfo | None = None,
         on_step: Callable[[int, int, float, float], None] | None = None,
         on_epoch: Callable[[EpochRecord], None] | None = None,
-        log: Callable[[str], None] | None = None,
     ) -> None:
-        from framecast.data.registry import open_dataset
-        from framecast.devices import pick_device
-        from framecast.models import create_model
         from framecast.training.losses import Loss
-        from framecast.training.sampling import SamplingSchedule
 
         self.o = options
         self.dist = dist or DistInfo()
         self.on_step = on_step
         self.on_epoch = on_epoch
-        self.log = log or (lambda _msg: None)
-        if options.optimizer not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer '{options.optimizer}'", f"choose one of {', '.join(OPTIMIZERS)}")
-        if options.schedule not in LR_SCHEDULES:
-            raise UsageError(f"unknown LR schedule '{options.schedule}'", f"choose one of {', '.join(LR_SCHEDULES)}")
+        _check_choices(options)
         self.loss_fn = Loss(options.loss)
+        self._place(options)
+        self._open_data(options)
+        self._build_model(options, resume)
+        self._build_optimisation(options)
+        self._init_progress()
+        if run_dir is None:
+            run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
+        self.run_dir: Path = run_dir
+        if resume:
+            self._restore(run_dir)
+        else:  # teacher-forcing draws differ between ranks, as their data does
+            seed_everything(options.seed + 7919 * self.dist.rank)
 
-        device = pick_device(options.device)
+    def say(self, message: str) -> None:
+        """A line for a person, from rank 0 only."""
+        if self.dist.main:
+            log.info("%s", message)
+
+    # ----------------------------------------------------------------------------------------- set-up
+
+    def _place(self, o: TrainOptions) -> None:
+        device = pick_device(o.device)
         if device.type == "cuda" and self.dist.enabled:
             device = torch.device("cuda", self.dist.local_rank)
         self.device = device
-        self.precision = resolve_precision(options.precision, device)
+        self.precision = resolve_precision(o.precision, device)
 
-        size = tuple(options.size) if options.size else None
-        data_kw = dict(
-            context=options.context,
-            horizon=options.horizon,
-            channels=options.channels,
-            size=size,
-            frame_stride=options.frame_stride,
-            classes=options.classes,
-            digits=options.digits,
-        )
-        self.train_set = open_dataset(options.data, "train", limit=options.train_size, seed=options.seed, **data_kw)
-        self.val_set = open_dataset(options.data, "val", limit=options.val_size, **data_kw)
+    def _open_data(self, o: TrainOptions) -> None:
+        from framecast.data.registry import DataOptions
+
+        data = DataOptions(o.data, o.channels, tuple(o.size) if o.size else None, o.frame_stride, o.classes, o.digits)
+        window = {"context": o.context, "horizon": o.horizon}
+        self.train_set = data.open("train", limit=o.train_size, seed=o.seed, **window)
+        self.val_set = data.open("val", limit=o.val_size, **window)
         self.spec = self.train_set.spec
-        if len(self.train_set) < options.batch_size * self.dist.world:
-            self.log(
-                f"only {len(self.train_set)} training sequences for {self.dist.world} x {options.batch_size}: "
+        if len(self.train_set) < o.batch_size * self.dist.world:
+            self.say(
+                f"only {len(self.train_set)} training sequences for {self.dist.world} x {o.batch_size}: "
                 "steps will be smaller than the batch size"
             )
 
-        seed_everything(options.seed)  # the same initial weights on every rank
-        self.model = create_model(
-            options.model,
-            options.preset,
-            channels=self.spec.channels,
-            height=self.spec.height,
-            width=self.spec.width,
-            **options.overrides,
+    def _build_model(self, o: TrainOptions, resume: bool) -> None:
+        from framecast.models import create_model
+
+        seed_everything(o.seed)  # the same initial weights on every rank
+        spec = self.spec
+        model = create_model(
+            o.model, o.preset, channels=spec.channels, height=spec.height, width=spec.width, **o.overrides
         )
-        if options.init and not resume:
-            self._load_init(options.init)
-        self.model = self.model.to(device)
-        self.module = self.model  # the bare model, for saving and for the config
+        self.model = model
+        if o.init and not resume:
+            self._load_init(o.init)
+        self.model = self.model.to(self.device)
+        self.module = self.model  # the bare model, for saving, the config and what it asks of training
         self.ddp = None
         if self.dist.enabled:
-            self.ddp = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None
-            )
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.forward_model = self.ddp or self.model
-        if options.compile:
+        if o.compile:
             self.forward_model = torch.compile(self.forward_model)
 
-        params = self.model.parameters()
-        if options.optimizer == "adamw":
-            self.optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
-        else:
-            self.optimizer = torch.optim.Adam(params, lr=options.lr, weight_decay=options.weight_decay)
-        self.steps_per_epoch = math.ceil(max(1, len(self.train_set) // self.dist.world) / options.batch_size)
+    def _build_optimisation(self, o: TrainOptions) -> None:
+        from framecast.training.sampling import SamplingSchedule
+
+        optimiser = torch.optim.AdamW if o.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimiser(self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        self.steps_per_epoch = math.ceil(max(1, len(self.train_set) // self.dist.world) / o.batch_size)
         # Schedules (learning rate, teacher forcing) span the planned epochs; --max-steps only stops the loop
         # early, so a run stopped by it and resumed follows the very schedule of a run that never stopped.
-        self.total_steps = max(1, self.steps_per_epoch * options.epochs)
+        self.total_steps = max(1, self.steps_per_epoch * o.epochs)
         self.scheduler = self._make_scheduler()
         self._one_cycle = isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR)
-        self._per_step_schedule = self.scheduler is not None and not isinstance(
-            self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau
-        )
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
-        self.sampling = SamplingSchedule(
-            kind=options.sampling, end_step=max(1, int(self.total_steps * options.sampling_end))
-        )
+        self._plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.sampling = SamplingSchedule(kind=o.sampling, end_step=max(1, int(self.total_steps * o.sampling_end)))
 
+    def _init_progress(self) -> None:
         self.epoch = 0  # the epoch in progress (0-based)
         self.step_in_epoch = 0  # steps done in the epoch in progress
         self.step = 0  # optimiser steps done in all
@@ -280,16 +265,6 @@ class Trainer:
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S")
         self.seconds_before = 0.0  # training time of earlier sessions of a resumed run
         self._session_started: float | None = None  # perf_counter at the start of this session, while fitting
-
-        if run_dir is None:
-            run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
-        self.run_dir: Path = run_dir
-        if resume:
-            self._restore(run_dir)
-        else:  # teacher-forcing draws differ between ranks, as their data does
-            seed_everything(options.seed + 7919 * self.dist.rank)
-
-    # ----------------------------------------------------------------------------------------- set-up
 
     def _make_scheduler(self):
         o, opt = self.o, self.optimizer
@@ -319,7 +294,7 @@ class Trainer:
                 f"use a checkpoint of {self.o.model} --preset {self.o.preset} with the same options",
             )
         self.model.load_state_dict(ckpt.model.state_dict())
-        self.log(f"starting from the weights of {ckpt.path}")
+        self.say(f"starting from the weights of {ckpt.path}")
 
     def _restore(self, run_dir: Path) -> None:
         from safetensors.torch import load_file
@@ -352,7 +327,7 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train until the epochs, max steps or patience run out; return the run's summary."""
-        self._write_run_files(final=False)
+        self._write_run_files()
         self._session_started = time.perf_counter()
         with _StopFlag() as stop:
             try:
@@ -366,7 +341,7 @@ class Trainer:
         if self.status == "running":
             self.status = "finished"
         if self.status in ("finished", "stopped early"):
-            self._write_run_files(final=True)
+            self._write_run_files()
         return self.summary()
 
     def train_seconds(self) -> float:
@@ -377,7 +352,8 @@ class Trainer:
     def _out_of_steps(self) -> bool:
         return self.o.max_steps is not None and self.step >= self.o.max_steps
 
-    def _train_epoch(self, stop: _StopFlag) -> None:
+    def _loader(self) -> torch.utils.data.DataLoader:
+        """This epoch's batches for this rank, starting where an interrupted epoch stopped."""
         o = self.o
         if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(self.epoch)
@@ -390,7 +366,7 @@ class Trainer:
             epoch=self.epoch,
             start=self.step_in_epoch * o.batch_size,
         )
-        loader = torch.utils.data.DataLoader(
+        return torch.utils.data.DataLoader(
             self.train_set,
             batch_size=o.batch_size,
             sampler=sampler,
@@ -399,117 +375,104 @@ class Trainer:
             # its own generator: the global RNG (teacher forcing) must not depend on when loaders are made
             generator=torch.Generator().manual_seed(o.seed * 1_000_003 + self.epoch),
         )
+
+    def _train_epoch(self, stop: _StopFlag) -> None:
         self.model.train()
         started = time.perf_counter()
-        losses: list[float] = []
-        wait = busy = 0.0
-        tf = 0.0
-        t_data = time.perf_counter()
-        for batch in loader:
-            t_got = time.perf_counter()
-            wait += t_got - t_data
-            tf = self.sampling(self.step) if self._recurrent() else 0.0
-            loss = self._step(batch, tf)
-            losses.append(loss)
+        pace = _Pace()
+        for batch in pace.timed(self._loader()):
+            pace.tf = self.sampling(self.step) if self.module.recurrent else 0.0
+            loss = self._step(batch, pace.tf)
+            pace.losses.append(loss)
             self.step += 1
             self.step_in_epoch += 1
-            t_data = time.perf_counter()
-            busy += t_data - t_got
             if self.on_step is not None and self.dist.main:
-                self.on_step(self.step, self.total_steps, loss, self.step_in_epoch / max(1e-9, t_data - started))
+                rate = self.step_in_epoch / max(1e-9, time.perf_counter() - started)
+                self.on_step(self.step, self.total_steps, loss, rate)
             if any_rank(stop.raised is not None, self.dist, self.device):
-                self._save_state()
-                self.status = "interrupted"
-                self._write_run_files(final=False)
-                name = signal.Signals(stop.raised).name if stop.raised else "a signal on another rank"
-                raise Interrupted(
-                    f"training interrupted by {name} at step {self.step}; state saved in {self.run_dir}",
-                    f"continue with `framecast train --resume {self.o.model}/{self.run_dir.name}`",
-                )
+                self._stop_for_signal(stop.raised)
             if self._out_of_steps():
                 break
-        seconds = time.perf_counter() - started
+        self._end_epoch(pace, time.perf_counter() - started)
+
+    def _stop_for_signal(self, signum: int | None) -> None:
+        self._save_state()
+        self.status = "interrupted"
+        self._write_run_files()
+        name = signal.Signals(signum).name if signum else "a signal on another rank"
+        raise Interrupted(
+            f"training interrupted by {name} at step {self.step}; state saved in {self.run_dir}",
+            f"continue with `framecast train --resume {self.o.model}/{self.run_dir.name}`",
+        )
+
+    def _end_epoch(self, pace: _Pace, seconds: float) -> None:
+        """Validate, keep the best weights, decide on early stopping, and save everything of the epoch."""
         val = self.validate()
-        value = val.get(o.val_metric, float("nan"))
+        value = val.get(self.o.val_metric, float("nan"))
         improved = self.best is None or value < self.best
         if improved:
             self.best, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
         else:
             self.bad_epochs += 1
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if self._plateau:
             self.scheduler.step(value)
-        record = EpochRecord(
-            epoch=self.epoch + 1,
-            step=self.step,
-            train_loss=float(np.mean(losses)) if losses else float("nan"),
-            lr=self.optimizer.param_groups[0]["lr"],
-            teacher_forcing=tf,
-            seconds=seconds,
-            steps_per_second=len(losses) / max(seconds, 1e-9),
-            data_wait_share=wait / max(wait + busy, 1e-9),
-            val=val,
-        )
+        record = pace.record(self.epoch + 1, self.step, self.optimizer.param_groups[0]["lr"], seconds, val)
         self.history.append(asdict(record))
         self.epoch += 1
         self.step_in_epoch = 0
         if improved and self.dist.main:
             save_weights(self.module, self.run_dir / WEIGHT_FILES[0], self._meta("best"))
         self._save_state()
-        if o.patience is not None and self.bad_epochs >= o.patience:
+        if self.o.patience is not None and self.bad_epochs >= self.o.patience:
             self.status = "stopped early"
-            self.log(f"no improvement of val {o.val_metric} for {o.patience} epochs: stopping early")
-        self._write_run_files(final=False)
+            self.say(f"no improvement of val {self.o.val_metric} for {self.o.patience} epochs: stopping early")
+        self._write_run_files()
         if self.on_epoch is not None and self.dist.main:
             self.on_epoch(record)
 
-    def _recurrent(self) -> bool:
-        return bool(getattr(self.module, "recurrent", self.o.model != "vit"))
-
     def _step(self, batch: torch.Tensor, teacher_forcing: float) -> float:
-        from framecast.evaluation import autocast
-
         o = self.o
         batch = batch.to(self.device, non_blocking=True)
         context, target = batch[:, : o.context], batch[:, o.context : o.context + o.horizon]
         self.optimizer.zero_grad(set_to_none=True)
         extra = {}
-        if getattr(self.module.config, "reverse_sampling", False):  # PredRNN-V2: true context fed ever more often
+        if self.module.uses_reverse_sampling:  # the true context is fed ever more often
             extra["context_teacher_forcing"] = 1.0 - 0.5 * self.sampling(self.step)
         with autocast(self.device, self.precision):
             pred = self.forward_model(context, o.horizon, target=target, teacher_forcing=teacher_forcing, **extra)
         loss = self.loss_fn(pred.float(), target)
-        context_pred = getattr(self.module, "context_prediction", None)
-        if isinstance(context_pred, torch.Tensor):  # the reference trains on every predicted frame
-            loss = loss + self.loss_fn(context_pred.float(), context[:, 1:])
-        aux = getattr(self.module, "aux_loss", None)  # PredRNN-V2's memory decoupling, weighted by the model
-        if isinstance(aux, torch.Tensor):
-            loss = loss + aux.float()
+        more = self.module.extra_loss(context, self.loss_fn)
+        if more is not None:
+            loss = loss + more
         if not torch.isfinite(loss):
             raise FramecastError(
                 f"the loss became {float(loss)} at step {self.step}",
                 "lower --lr, keep --clip-grad on, or use --precision fp32",
             )
+        self._backward_and_update(loss)
+        return float(loss.detach())
+
+    def _backward_and_update(self, loss: torch.Tensor) -> None:
         self.scaler.scale(loss).backward()
-        if o.clip_grad:
+        if self.o.clip_grad:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.clip_grad)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.o.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self._per_step_schedule and (
-            not self._one_cycle or self.scheduler.last_epoch < self.scheduler.total_steps - 1
-        ):
-            self.scheduler.step()  # one-cycle has exactly total_steps values: never step past its end
-        return float(loss.detach())
+        # one-cycle has exactly total_steps values: never step past its end
+        last = self._one_cycle and self.scheduler.last_epoch >= self.scheduler.total_steps - 1
+        if self.scheduler is not None and not self._plateau and not last:
+            self.scheduler.step()
 
     def validate(self) -> dict[str, float]:
         """Validation metrics (rank 0 scores the whole validation set; the others wait)."""
-        from framecast.evaluation import evaluate
+        from framecast.evaluation import score
 
         result: dict[str, float] = {}
         if self.dist.main:
             self.model.eval()
-            scores = evaluate(
-                self.module,
+            scores = score(
+                {"model": self.module},
                 self.val_set,
                 context=self.o.context,
                 horizon=self.o.horizon,
@@ -518,7 +481,8 @@ class Trainer:
                 precision=self.precision,
             )
             self.model.train()
-            result = {k: v for k, v in scores["rollout"].items() if isinstance(v, float)}
+            rollout = scores.results["model"]["rollout"]
+            result = {k: v for k, v in rollout.items() if isinstance(v, float)}
         return broadcast_object(result, self.dist)
 
     # ------------------------------------------------------------------------------------------ files
@@ -584,7 +548,7 @@ class Trainer:
             "history": self.history,
         }
 
-    def _write_run_files(self, *, final: bool) -> None:
+    def _write_run_files(self) -> None:
         if not self.dist.main:
             return
         write_json(self.run_dir / "config.json", self._config())
