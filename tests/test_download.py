@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 import socket
 import struct
@@ -22,12 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from conftest import MNIST_NPZ, assert_clean_error, run_cli
+from conftest import MNIST_NPZ, assert_clean_error, run_cli, stray_temporaries
 from framecast import paths
 from framecast.data import download
-from framecast.data.download import DatasetSpec, FileSpec, download_files
+from framecast.data.download import DatasetSpec, FileSpec, download_dataset, download_files
 from framecast.errors import DataError, DownloadError, OfflineError
+from test_perceptual import RELEASE_NAME, Payload, vgg16_state, write_vgg16_weights
 
 MAX_REQUESTS = 12  # no test needs more; a runaway retry loop shows up as 503s and a failed assertion
 
@@ -363,3 +366,147 @@ def test_download_help_has_examples_and_imports_no_torch() -> None:
     assert "framecast download moving-mnist" in proc.stdout[proc.stdout.index("Examples") :]
     modules = set(next(x for x in proc.stdout.splitlines() if x.startswith("MODULES")).split()[1:])
     assert "typer" in modules and not any(m == "torch" or m.startswith("torch.") for m in modules)
+
+
+# ------------------------------------------------------------------------------------------------ vgg16 weights
+
+VGG16_SHA256 = "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0"  # the release file's own
+
+
+@pytest.fixture(scope="module")
+def vgg_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A small file in the layout of vgg16-397923af.pth: random weights for the feature layers the loss uses."""
+    return write_vgg16_weights(tmp_path_factory.mktemp("vgg") / RELEASE_NAME).read_bytes()
+
+
+def _sha_spec(name: str, data: bytes) -> FileSpec:
+    return FileSpec(name, None, len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def _use_vgg16(monkeypatch: pytest.MonkeyPatch, data: bytes, *mirrors: str) -> DatasetSpec:
+    """The vgg16 download, checked against the test file's sha256 and served from `mirrors`."""
+    real = download.DATASETS["vgg16"]
+    spec = DatasetSpec("vgg16", real.description, (_sha_spec(RELEASE_NAME, data),), mirrors, real.conversion)
+    monkeypatch.setitem(download.DATASETS, "vgg16", spec)
+    return spec
+
+
+def _check_converted(path: Path) -> None:
+    """The converted file holds exactly convs 0..14 of the test weights, as float32."""
+    from safetensors.torch import load_file
+
+    from framecast.models.vgg import load_vgg16_features
+
+    tensors = load_file(str(path))
+    source = vgg16_state()
+    assert set(tensors) == set(source)
+    for key, value in tensors.items():
+        assert value.dtype == torch.float32 and torch.equal(value, source[key].float())
+    assert len(load_vgg16_features(path).outputs) == 3
+
+
+def test_vgg16_spec_is_checked_by_the_release_sha256() -> None:
+    spec = download.dataset_spec("vgg16")
+    [file] = spec.files
+    assert file.name == RELEASE_NAME and file.algorithm == "sha256" and file.digest == VGG16_SHA256
+    assert file.digest.startswith(RELEASE_NAME.split("-")[1][:8])  # torch.hub names its files after the sha256
+    assert file.size == 553_433_881 and spec.conversion is not None
+    with pytest.raises(ValueError, match="exactly one"):
+        FileSpec("x", None)
+
+
+def test_cli_vgg16_complete_download_converts_once(
+    vgg_bytes: bytes, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FileServer({RELEASE_NAME: vgg_bytes}) as server:
+        spec = _use_vgg16(monkeypatch, vgg_bytes, server.url)
+        code, out, _ = _run_in_process(["download", "vgg16", "--json"], capsys)
+        assert code == 0
+        report = json.loads(out)
+        folder = paths.dataset_dir("vgg16")
+        [f] = report["files"]
+        assert f["sha256"] == spec.files[0].digest and f["md5"] is None and not f["skipped"]
+        assert report["converted"] == str(folder / "vgg16-features.safetensors")
+        converted = Path(report["converted"])
+        _check_converted(converted)
+        assert sorted(p.name for p in folder.iterdir()) == [RELEASE_NAME, converted.name]
+        made = converted.stat().st_mtime_ns
+
+        code, out, _ = _run_in_process(["download", "vgg16"], capsys)
+        assert code == 0 and "already present" in out and "sha256" in out and str(converted) in out
+        assert converted.stat().st_mtime_ns == made  # neither fetched nor converted again
+        code, out, _ = _run_in_process(["download", "vgg16", "--quiet"], capsys)
+        assert out.splitlines() == [str(folder / RELEASE_NAME), str(converted)]
+        assert len(server.requests) == 1
+
+
+def test_vgg16_conversion_is_redone_when_the_download_is_newer(vgg_bytes: bytes) -> None:
+    spec = download.DATASETS["vgg16"]
+    folder = paths.ensure(paths.dataset_dir("vgg16"))
+    source = folder / RELEASE_NAME
+    source.write_bytes(vgg_bytes)
+    target, made = download.convert_download(spec)
+    assert made and not download.convert_download(spec)[1]
+    later = target.stat().st_mtime_ns + 1_000_000_000
+    os.utime(source, ns=(later, later))  # a newer download: its conversion is stale
+    assert download.convert_download(spec)[1]
+    _check_converted(target)
+
+
+def test_vgg16_dropped_connection_resumes(vgg_bytes: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FileServer({RELEASE_NAME: vgg_bytes}, drop_first=True) as server:
+        _use_vgg16(monkeypatch, vgg_bytes, server.url)
+        [result] = download_dataset("vgg16", timeout=5)
+    assert [r["range"] for r in server.requests] == [None, f"bytes={len(vgg_bytes) // 2}-"]
+    assert result.path.read_bytes() == vgg_bytes and result.sha256 == hashlib.sha256(vgg_bytes).hexdigest()
+    _check_converted(paths.dataset_dir("vgg16") / "vgg16-features.safetensors")
+    assert not (paths.dataset_dir("vgg16") / f"{RELEASE_NAME}.part").exists()
+
+
+def test_vgg16_corrupt_download_is_rejected_and_nothing_is_left(
+    vgg_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corrupt = bytearray(vgg_bytes)
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    with FileServer({RELEASE_NAME: bytes(corrupt)}) as server:
+        spec = _use_vgg16(monkeypatch, vgg_bytes, server.url)
+        with pytest.raises(DataError) as info:
+            download_dataset("vgg16", timeout=5)
+    message = str(info.value)
+    assert RELEASE_NAME in message and f"sha256 {spec.files[0].digest}" in message
+    assert hashlib.sha256(corrupt).hexdigest() in message and "deleted" in message
+    assert list(paths.dataset_dir("vgg16").iterdir()) == []  # no file, no .part, no conversion
+
+
+def test_vgg16_offline_refuses_before_any_connection(
+    vgg_bytes: bytes, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FRAMECAST_OFFLINE", "1")
+    with FileServer({RELEASE_NAME: vgg_bytes}) as server:
+        _use_vgg16(monkeypatch, vgg_bytes, server.url)
+        with pytest.raises(OfflineError, match=RELEASE_NAME):
+            download_dataset("vgg16", timeout=5)
+    assert server.requests == [] and not any(paths.dataset_dir("vgg16").iterdir())
+    result = run_cli("download", "vgg16", env={"FRAMECAST_OFFLINE": "1", "FRAMECAST_HOME": str(tmp_path)})
+    assert_clean_error(result, 1, "FRAMECAST_OFFLINE", RELEASE_NAME)
+
+
+def test_cli_vgg16_rejects_a_file_that_fails_the_release_sha256(tmp_path: Path, vgg_bytes: bytes) -> None:
+    # the small file is served under the release name, so it cannot match the release file's sha256
+    with FileServer({RELEASE_NAME: vgg_bytes}) as server:
+        result = run_cli("download", "vgg16", env={"FRAMECAST_MIRROR": server.url, "FRAMECAST_HOME": str(tmp_path)})
+    assert_clean_error(result, 1, RELEASE_NAME, VGG16_SHA256, "deleted")
+    assert not any((tmp_path / "cache" / "downloads" / "vgg16").iterdir())
+
+
+def test_vgg16_download_with_a_pickle_payload_is_not_converted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    evil = tmp_path / RELEASE_NAME
+    torch.save({**vgg16_state(), "extra": Payload()}, evil)
+    data = evil.read_bytes()
+    with FileServer({RELEASE_NAME: data}) as server:
+        _use_vgg16(monkeypatch, data, server.url)
+        with pytest.raises(DataError) as info:
+            download_dataset("vgg16", timeout=5)
+    assert "pickled Python objects" in str(info.value) and "weights_only" not in f"{info.value} {info.value.hint}"
+    folder = paths.dataset_dir("vgg16")
+    assert not (folder / "vgg16-features.safetensors").exists() and not stray_temporaries(folder)

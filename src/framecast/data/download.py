@@ -1,21 +1,26 @@
 """Downloading dataset files: mirrors tried in order, resumable, checked, renamed into place only when good.
 
-A file is described by a :class:`FileSpec` (name, md5, size when known); :func:`download_files` fetches a list of
-them into a folder from a list of mirror base URLs, and :func:`download_dataset` does it for a named dataset of
-:data:`DATASETS` into ``paths.dataset_dir(name)``. For each file:
+A file is described by a :class:`FileSpec` (name, md5 or sha256, size when known); :func:`download_files` fetches a
+list of them into a folder from a list of mirror base URLs, and :func:`download_dataset` does it for a named
+dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``. For each file:
 
 - a file already there with the right checksum is kept (unless ``force``);
-- bytes are streamed to ``<name>.part`` and the file is renamed to its own name only after its md5 matches;
+- bytes are streamed to ``<name>.part`` and the file is renamed to its own name only after its checksum matches;
 - a ``.part`` left by an interrupted run, or by a connection that dropped half-way, is resumed with an HTTP
   Range request (a server that ignores Range sends the whole file again, and the download starts over);
 - a dropped or timed-out connection is retried by resuming; a mirror that refuses, is missing the file or keeps
   failing gives way to the next one;
 - a checksum mismatch deletes the bad file and, when no mirror gives a good copy, raises :class:`DataError`
-  with the file, the expected and the actual md5;
+  with the file, the expected and the actual checksum;
 - ``FRAMECAST_OFFLINE=1`` refuses before any connection is opened (:class:`OfflineError`);
 - ``FRAMECAST_MIRROR`` (comma-separated base URLs) replaces the built-in mirrors of every dataset.
 
-Only the standard library is used for HTTP, so this module imports nothing heavy.
+A download may also be converted once into the file framecast uses (:class:`Conversion`): ``vgg16`` fetches
+torchvision's ``vgg16-397923af.pth`` and keeps its feature layers as ``vgg16-features.safetensors``, for the
+perceptual loss. The conversion is atomic and is skipped while its output is newer than the download.
+
+Only the standard library is used for HTTP, so this module imports nothing heavy (torch is imported only to
+convert).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from framecast import paths
+from framecast import _fs, paths
 from framecast.errors import DataError, DownloadError, OfflineError, UsageError, unknown_name
 
 #: Environment variable holding mirror base URLs (comma separated) that replace the built-in ones.
@@ -54,34 +59,86 @@ ProgressCallback = Callable[[str, int, "int | None"], None]
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file to fetch: its name on the mirrors and on disk, its md5, and its size when known."""
+    """One file to fetch: its name on the mirrors and on disk, its checksum, and its size when known.
+
+    Exactly one of `md5` and `sha256` is given (full hex digests): the datasets are checked by the md5 their
+    publishers give, torchvision's weights by the sha256 that torch.hub's release files are named after.
+    """
 
     name: str
-    md5: str
+    md5: str | None
     size: int | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.md5 is None) == (self.sha256 is None):
+            raise ValueError(f"FileSpec {self.name}: give exactly one of md5 and sha256")
+
+    @property
+    def algorithm(self) -> str:
+        """``md5`` or ``sha256``: how the file is checked."""
+        return "md5" if self.md5 is not None else "sha256"
+
+    @property
+    def digest(self) -> str:
+        """The expected hex digest."""
+        return self.md5 if self.md5 is not None else str(self.sha256)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A file made once from a downloaded one, beside it, and made again only when older than its source."""
+
+    source: str  # the name of a downloaded file of the dataset
+    target: str  # the name of the file made from it
+    convert: Callable[[Path, Path], None]  # (source path, temporary target path): writes the target
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset that `framecast download` knows: its files and the mirrors that serve them, in order."""
+    """A dataset that `framecast download` knows: its files, the mirrors that serve them in order, a conversion."""
 
     name: str
     description: str
     files: tuple[FileSpec, ...]
     mirrors: tuple[str, ...]
+    conversion: Conversion | None = None
 
 
 @dataclass(frozen=True)
 class Downloaded:
-    """What became of one file."""
+    """What became of one file; its digest by the algorithm of its spec (the other one is None)."""
 
     name: str
     path: Path
     bytes: int
-    md5: str
+    md5: str | None
     skipped: bool  # already present with the right checksum: nothing fetched
     url: str | None  # where it came from; None when skipped
     resumed_from: int = 0  # bytes of an earlier partial download that were kept
+    sha256: str | None = None
+
+
+def _downloaded(spec: FileSpec, path: Path, digest: str, url: str | None, resumed_from: int = 0) -> Downloaded:
+    md5, sha256 = (digest, None) if spec.algorithm == "md5" else (None, digest)
+    return Downloaded(spec.name, path, path.stat().st_size, md5, url is None, url, resumed_from, sha256)
+
+
+def _convert_vgg16(source: Path, target: Path) -> None:
+    """Keep the feature layers of torchvision's VGG16 state dict that the perceptual loss uses, as safetensors.
+
+    Raises:
+        DataError: the .pth carries pickled objects beyond tensors (refused by ``weights_only=True``).
+        CheckpointError: it cannot be read, or lacks a layer or has one of the wrong shape.
+    """
+    from safetensors.torch import save_file
+
+    from framecast.models import vgg
+
+    last = max(vgg.layer_index(layer) for layer in vgg.PERCEPTUAL_LAYERS)
+    state = vgg.feature_state(vgg.read_state(source), last, source=source)
+    meta = {"source": source.name, "layers": f"features.0-{last} of torchvision's VGG16 (to relu3_3)"}
+    save_file(state, str(target), metadata=meta)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -108,6 +165,22 @@ DATASETS: dict[str, DatasetSpec] = {
             "https://www.cs.toronto.edu/~nitish/unsupervised_video/",
             "http://www.cs.toronto.edu/~nitish/unsupervised_video/",
         ),
+    ),
+    "vgg16": DatasetSpec(
+        name="vgg16",
+        description="torchvision's ImageNet VGG16 weights, vgg16-397923af.pth (about 553 MB), for the perceptual loss",
+        # torch.hub names release files after their sha256; the full digest and the size are those that many
+        # independent projects pin and that torch.hub's progress bar reports for this file
+        files=(
+            FileSpec(
+                "vgg16-397923af.pth",
+                None,
+                553_433_881,
+                sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+            ),
+        ),
+        mirrors=("https://download.pytorch.org/models/",),
+        conversion=Conversion("vgg16-397923af.pth", "vgg16-features.safetensors", _convert_vgg16),
     ),
 }
 
@@ -142,13 +215,18 @@ def mirrors_from_env() -> list[str] | None:
     return bases
 
 
-def file_md5(path: Path) -> str:
-    """The md5 of a file, read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    """The hex digest of a file (``md5`` or ``sha256``), read in chunks."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as f:
         while block := f.read(_CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a file, read in chunks."""
+    return file_digest(path, "md5")
 
 
 def _url(base: str, name: str) -> str:
@@ -219,7 +297,7 @@ def _fetch_once(
         DownloadError: the disk is full or cannot be written.
     """
     offset = part.stat().st_size if part.exists() else 0
-    from framecast import __version__
+    from framecast._version import __version__
 
     headers = {"User-Agent": f"framecast/{__version__}", "Accept-Encoding": "identity"}
     if offset:
@@ -285,7 +363,7 @@ def _fetch(
     target = dest / spec.name
     part = dest / f"{spec.name}.part"
     failures: list[str] = []  # "url: reason", for the error message when every mirror fails
-    mismatch: tuple[str, str] | None = None  # (url, md5) of the last copy that failed the checksum
+    mismatch: tuple[str, str] | None = None  # (url, digest) of the last copy that failed the checksum
     kept = part.stat().st_size if part.exists() else 0  # bytes of an earlier run's partial download
 
     def size() -> int:
@@ -339,24 +417,24 @@ def _fetch(
                     break
                 time.sleep(backoff * tries_without_progress)
                 continue
-            got = file_md5(part)
-            if got == spec.md5:
+            got = file_digest(part, spec.algorithm)
+            if got == spec.digest:
                 os.replace(part, target)
                 if failures and notify is not None:
                     notify(f"{spec.name}: fetched from {url} after " + "; ".join(failures))
-                return Downloaded(spec.name, target, target.stat().st_size, got, False, url, kept)
+                return _downloaded(spec, target, got, url, kept)
             part.unlink()
             if continued and not restarted:
                 # the bytes continued from before may be what is wrong: fetch the whole file once more from here
                 restarted, continued, kept = True, False, 0
                 continue
             mismatch = (url, got)
-            failures.append(f"{url}: wrong checksum (md5 {got})")
+            failures.append(f"{url}: wrong checksum ({spec.algorithm} {got})")
             break
     if mismatch is not None:
         url, got = mismatch
         raise DataError(
-            f"{spec.name} failed its checksum: expected md5 {spec.md5}, got {got} (from {url}); "
+            f"{spec.name} failed its checksum: expected {spec.algorithm} {spec.digest}, got {got} (from {url}); "
             "the bad file was deleted",
             f"the mirror may serve a damaged or changed file: try again later, or set {MIRROR_ENV} to another mirror",
         )
@@ -382,7 +460,7 @@ def download_files(
     """Fetch files into a folder, keeping those already there with the right checksum.
 
     Args:
-        specs: the files, each with its md5 (and size, when known).
+        specs: the files, each with its md5 or sha256 (and size, when known).
         dest: the folder (created when missing); files keep their names there.
         mirrors: base URLs tried in order; a file's URL is the base joined with its name.
         force: fetch every file again, even those already present and good.
@@ -411,11 +489,11 @@ def download_files(
             if spec.size is not None and target.stat().st_size != spec.size:
                 problem = f"has {target.stat().st_size:,} bytes, expected {spec.size:,}"
             else:
-                md5 = file_md5(target)
-                if md5 == spec.md5:
-                    results[spec.name] = Downloaded(spec.name, target, target.stat().st_size, md5, True, None)
+                got = file_digest(target, spec.algorithm)
+                if got == spec.digest:
+                    results[spec.name] = _downloaded(spec, target, got, None)
                     continue
-                problem = f"has md5 {md5}, expected {spec.md5}"
+                problem = f"has {spec.algorithm} {got}, expected {spec.digest}"
             if notify is not None:
                 notify(f"{spec.name}: the file already there {problem}: fetching it again")
         missing.append(spec)
@@ -450,11 +528,11 @@ def download_dataset(
     progress: ProgressCallback | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> list[Downloaded]:
-    """Fetch a dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``.
+    """Fetch a dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``, and make its converted file if it has one.
 
     Args:
-        name: ``mnist`` or ``moving-mnist``.
-        force: fetch again even when the files are present and good.
+        name: ``mnist``, ``moving-mnist`` or ``vgg16``.
+        force: fetch again even when the files are present and good (and convert again).
         mirrors: base URLs to use instead of FRAMECAST_MIRROR or the dataset's own mirrors.
         timeout: seconds to wait to connect and for each read.
         progress: see :func:`download_files`.
@@ -466,10 +544,11 @@ def download_dataset(
     Raises:
         UsageError: for an unknown dataset name or a bad FRAMECAST_MIRROR.
         OfflineError, DataError, DownloadError: see :func:`download_files`.
+        DataError, CheckpointError: the conversion refused or could not read the downloaded file.
     """
     spec = dataset_spec(name)
     bases = list(mirrors) if mirrors is not None else (mirrors_from_env() or list(spec.mirrors))
-    return download_files(
+    files = download_files(
         spec.files,
         paths.dataset_dir(spec.name),
         bases,
@@ -478,3 +557,40 @@ def download_dataset(
         progress=progress,
         notify=notify,
     )
+    if spec.conversion is not None:
+        convert_download(spec, force=force, notify=notify)
+    return files
+
+
+def converted_path(spec: DatasetSpec) -> Path | None:
+    """Where the converted file of a dataset goes, or None when it has no conversion."""
+    return None if spec.conversion is None else paths.dataset_dir(spec.name) / spec.conversion.target
+
+
+def convert_download(
+    spec: DatasetSpec, *, force: bool = False, notify: Callable[[str], None] | None = None
+) -> tuple[Path, bool]:
+    """Make a dataset's converted file from its downloaded one, unless it is there and newer (or `force`).
+
+    The file is written under a temporary name and renamed, so an interrupted conversion leaves nothing half-made.
+
+    Returns:
+        The converted file, and whether it was made now (False: it was up to date).
+
+    Raises:
+        UsageError: the dataset has no conversion.
+        DataError: the downloaded file is missing, or the converter refused it.
+    """
+    if spec.conversion is None:
+        raise UsageError(f"{spec.name} has nothing to convert", "only downloads with a conversion (vgg16) have one")
+    folder = paths.dataset_dir(spec.name)
+    source, target = folder / spec.conversion.source, folder / spec.conversion.target
+    if not source.is_file():
+        raise DataError(f"{source} is missing, so {target.name} cannot be made", f"run framecast download {spec.name}")
+    if not force and target.is_file() and target.stat().st_mtime_ns > source.stat().st_mtime_ns:
+        return target, False
+    if notify is not None:
+        notify(f"converting {source.name} to {target.name}")
+    with _fs.atomic_path(target) as tmp:
+        spec.conversion.convert(source, tmp)
+    return target, True

@@ -6,17 +6,31 @@
   nearly binary frames (the original Moving MNIST papers trained with cross-entropy).
 - ``gdl``: the gradient difference loss of Mathieu et al. (2016), alpha = 1: the absolute difference between
   the absolute spatial gradients of prediction and target, which penalises blur.
+- ``perceptual``: the feature reconstruction loss of Johnson et al. (2016): frames are run through a frozen,
+  ImageNet-trained VGG16 and the mean squared error between the activations of prediction and target at relu1_2,
+  relu2_2 and relu3_3 is averaged over those three layers (every frame weighs the same). Squared error rather than
+  L1, as Johnson et al. define it: it weighs the large feature differences of a misplaced or blurred stroke more
+  than the many small ones of pixel noise, which is what the term is for. Needs ``framecast download vgg16`` once
+  (or FRAMECAST_VGG16 naming a weights file); the network is loaded on first use, onto the prediction's device,
+  and its weights never reach the optimiser.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from framecast.errors import UsageError, unknown_name
+
+if TYPE_CHECKING:
+    from framecast.models.vgg import VGG16Features
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -42,12 +56,61 @@ def gdl(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (dy_p - dy_t).abs().mean() + (dx_p - dx_t).abs().mean()
 
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+class PerceptualLoss:
+    """The ``perceptual`` term: MSE between VGG16 activations of prediction and target (see the module notes).
+
+    Deliberately not an ``nn.Module``: nothing that collects a model's parameters (optimiser, DDP, checkpoints)
+    can find the VGG weights through it.
+    """
+
+    def __init__(self, weights: str | os.PathLike[str] | None = None) -> None:
+        """Check now that the weights file exists (so training fails before its first step); load it on first use.
+
+        Args:
+            weights: a VGG16 weights file; default FRAMECAST_VGG16, else the file `framecast download vgg16` makes.
+
+        Raises:
+            CheckpointError: when the weights file does not exist, naming `framecast download vgg16`.
+        """
+        from framecast.models.vgg import check_weights_file
+
+        self.weights = check_weights_file(weights)
+        self.net: VGG16Features | None = None
+
+    def _network(self, device: torch.device) -> VGG16Features:
+        if self.net is None:
+            from framecast.models.vgg import load_vgg16_features
+
+            self.net = load_vgg16_features(self.weights, device=device)
+        elif self.net.mean.device != device:
+            self.net.to(device)
+        return self.net
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        net = self._network(pred.device)
+        with torch.no_grad():  # the target is a constant: no graph through its pass
+            wanted = net(_frames(target))
+        got = net(_frames(pred))
+        return torch.stack([F.mse_loss(g.float(), w.float()) for g, w in zip(got, wanted, strict=True)]).mean()
+
+
+def _frames(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, C, H, W) clips (or any leading dims) -> (B*T, C, H, W) float32 images, for the 2D network."""
+    return x.reshape(-1, *x.shape[-3:]).float()
+
+
+#: Stateless terms, shared by every Loss.
+LOSSES: dict[str, LossFn] = {
     "mse": mse,
     "l1": l1,
     "mae": l1,
     "bce": bce,
     "gdl": gdl,
+}
+
+#: Terms that hold state (a network loaded on first use): each Loss makes its own from these factories.
+TERM_FACTORIES: dict[str, Callable[[], LossFn]] = {
+    "perceptual": PerceptualLoss,
 }
 
 _TERM = re.compile(r"^\s*(?:(?P<weight>\d+(?:\.\d*)?(?:e-?\d+)?|\.\d+)\s*\*\s*)?(?P<name>[a-z0-9_]+)\s*$", re.I)
@@ -67,8 +130,8 @@ def parse_loss(spec: str) -> list[tuple[float, str]]:
         if match is None:
             raise UsageError(f"cannot read '{part.strip()}' in --loss '{spec}'", "write terms as NAME or WEIGHT*NAME")
         name = match["name"].lower()
-        if name not in LOSSES:
-            raise unknown_name("loss", name, tuple(k for k in LOSSES if k != "mae"))
+        if name not in LOSSES and name not in TERM_FACTORIES:
+            raise unknown_name("loss", name, tuple(k for k in (*LOSSES, *TERM_FACTORIES) if k != "mae"))
         weight = float(match["weight"]) if match["weight"] else 1.0
         if weight <= 0:
             raise UsageError(f"the weight of '{name}' in --loss must be positive", "for example 0.1*gdl")
@@ -77,17 +140,26 @@ def parse_loss(spec: str) -> list[tuple[float, str]]:
 
 
 class Loss:
-    """A weighted sum of named losses, built from a spec; `parts` holds the last value of each term."""
+    """A weighted sum of named losses, built from a spec; `parts` holds the last value of each term.
+
+    Raises:
+        UsageError: for a malformed spec or an unknown term.
+        CheckpointError: when the spec has ``perceptual`` and the VGG16 weights file does not exist.
+    """
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
         self.terms = parse_loss(spec)
         self.parts: dict[str, float] = {}
+        #: the function of each term; stateful ones (perceptual) are this Loss's own
+        self.fns: dict[str, LossFn] = {
+            name: TERM_FACTORIES[name]() if name in TERM_FACTORIES else LOSSES[name] for _, name in self.terms
+        }
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         total = None
         for weight, name in self.terms:
-            value = LOSSES[name](pred, target)
+            value = self.fns[name](pred, target)
             self.parts[name] = float(value.detach())
             total = weight * value if total is None else total + weight * value
         assert total is not None
