@@ -134,14 +134,6 @@ def list_runs(model: str | None = None) -> list[Path]:
     return sorted(runs, key=lambda p: (p / "config.json").stat().st_mtime, reverse=True)
 
 
-def newest_finished_run(model: str) -> Path | None:
-    """The newest run of `model` that finished (completed or stopped early) and has best weights."""
-    for run in list_runs(model):
-        if read_run_config(run).get("status") in ("finished", "stopped early") and (run / WEIGHT_FILES[0]).is_file():
-            return run
-    return None
-
-
 def resolve_run(ref: str, model: str | None = None) -> Path:
     """A run named by path, by `<model>/<id>`, or by id alone (searched among all models).
 
@@ -185,12 +177,6 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
-def shipped_checkpoint(name: str) -> Path | None:
-    """The checkpoint of `name` that ships with framecast, or None."""
-    found = sorted(PRETRAINED_DIR.glob(f"{name}-*.safetensors"))
-    return found[0] if found else None
-
-
 def shipped_records(model: str | None = None) -> list[tuple[Path, dict[str, Any]]]:
     """The checkpoints shipped with framecast (of one model, or all): each weights file and its JSON record."""
     found = []
@@ -203,8 +189,15 @@ def shipped_records(model: str | None = None) -> list[tuple[Path, dict[str, Any]
 
 def origin(path: Path) -> str:
     """How `--model NAME` came to a weights file, for people and for --json."""
-    if Path(path).parent == PRETRAINED_DIR:
-        return "the checkpoint shipped with framecast"
+    path = Path(path)
+    if path.parent == PRETRAINED_DIR:
+        record = next((m for w, m in shipped_records() if w == path), {})
+        spec = record.get("spec") or {}
+        kind = {"digits": "Moving MNIST digits", "natural": "natural video"}.get(
+            content_of(spec, (record.get("data") or {}).get("name")), "its own data"
+        )
+        colour = "colour" if spec.get("channels") == 3 else "grey"
+        return f"the checkpoint shipped with framecast for {kind} ({colour})"
     return "the newest finished run"
 
 
@@ -217,10 +210,16 @@ class Resolved:
 
 
 def resolve(
-    *, model: str | None = None, checkpoint: str | Path | None = None, device: str | Any = "cpu", flag: str = "--model"
+    *,
+    model: str | None = None,
+    checkpoint: str | Path | None = None,
+    device: str | Any = "cpu",
+    flag: str = "--model",
+    want: Want | None = None,
 ) -> Resolved:
     """The checkpoint a command was asked for, loaded: `model` (a registry name, see :func:`resolve_model`) or
-    `checkpoint` (a weights file or a run folder), exactly one of them.
+    `checkpoint` (a weights file or a run folder), exactly one of them. `want` says what the input is like, so
+    that a model name picks a checkpoint that fits it.
 
     Raises:
         UsageError: both or neither given, an unknown model name.
@@ -232,7 +231,7 @@ def resolve(
             f"{flag} NAME uses the best weights of the newest finished run of that model",
         )
     if model is not None:
-        weights = resolve_model(model)
+        weights = resolve_model(model, want)
         return Resolved(load_checkpoint(weights, device), f"{flag} {model}: {origin(weights)}")
     return Resolved(load_checkpoint(Path(checkpoint).expanduser(), device), "given with --checkpoint")
 
@@ -323,9 +322,63 @@ def _shipped_row(weights: Path, meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def resolve_model(name: str) -> Path:
-    """The weights `--model NAME` means: the best checkpoint of the newest finished run of that model, else the
-    checkpoint shipped with framecast (see :func:`origin` for which one it was).
+@dataclass(frozen=True)
+class Want:
+    """What the input of a command is like, so that `--model NAME` can pick a checkpoint that fits it."""
+
+    content: str | None = None  # "digits" (Moving MNIST) or "natural" (video); None: any
+    channels: int | None = None  # 1 grey, 3 colour; None: any
+
+
+def content_of(spec: dict[str, Any] | None, data_name: str | None = None) -> str:
+    """What a checkpoint learnt from: "digits", "natural" or "unknown" (its spec says; older ones by data name)."""
+    content = (spec or {}).get("content")
+    if content and content != "unknown":
+        return content
+    name = str(data_name or "")
+    if name.startswith("moving-mnist"):
+        return "digits"
+    if name == "moving-scenes":
+        return "natural"
+    return content or "unknown"
+
+
+def checkpoint_content(ckpt: Checkpoint) -> str:
+    """What a loaded checkpoint learnt from: its spec, else its shipped record or its run's data name."""
+    data_name = None
+    if ckpt.path.parent == PRETRAINED_DIR:
+        data_name = next(((m.get("data") or {}).get("name") for w, m in shipped_records() if w == ckpt.path), None)
+    elif ckpt.run_dir is not None:
+        data_name = (read_run_config(ckpt.run_dir).get("data") or {}).get("name")
+    return content_of(ckpt.spec, data_name)
+
+
+def _candidates(name: str) -> list[tuple[Path, dict[str, Any], str]]:
+    """The weights `--model NAME` may mean, in order of preference: the user's finished runs, newest first, then
+    the checkpoints shipped with framecast; each with its spec and what it learnt from."""
+    found = []
+    for run in list_runs(name):
+        config = read_run_config(run)
+        if config.get("status") in ("finished", "stopped early") and (run / WEIGHT_FILES[0]).is_file():
+            spec = config.get("spec") or {}
+            found.append((run / WEIGHT_FILES[0], spec, content_of(spec, (config.get("data") or {}).get("name"))))
+    for weights, meta in shipped_records(name):
+        spec = meta.get("spec") or {}
+        found.append((weights, spec, content_of(spec, (meta.get("data") or {}).get("name"))))
+    return found
+
+
+def _fit(spec: dict[str, Any], content: str, want: Want) -> int:
+    """How well a checkpoint fits the input: 2 content and channels, 1 content alone, 0 neither."""
+    content_ok = want.content is None or content == want.content
+    channels_ok = want.channels is None or spec.get("channels") == want.channels
+    return 2 if content_ok and channels_ok else 1 if content_ok else 0
+
+
+def resolve_model(name: str, want: Want | None = None) -> Path:
+    """The weights `--model NAME` means: the best checkpoint of the newest finished run of that model, else a
+    checkpoint shipped with framecast. With `want`, one that fits the input comes first: learnt from the same
+    kind of frames (digits or natural video), then with the same channels (see :func:`origin`).
 
     Raises:
         UsageError: for an unknown model name.
@@ -336,13 +389,12 @@ def resolve_model(name: str) -> Path:
 
     if name not in list_models():
         raise unknown_name("model", name, tuple(list_models()))
-    run = newest_finished_run(name)
-    if run is not None:
-        return run / WEIGHT_FILES[0]
-    shipped = shipped_checkpoint(name)
-    if shipped is not None:
-        return shipped
-    raise CheckpointError(
-        f"no finished {name} run to use, and no {name} checkpoint ships with framecast",
-        f"train one with `framecast train --model {name}`, or give --checkpoint PATH",
-    )
+    found = _candidates(name)
+    if not found:
+        raise CheckpointError(
+            f"no finished {name} run to use, and no {name} checkpoint ships with framecast",
+            f"train one with `framecast train --model {name}`, or give --checkpoint PATH",
+        )
+    want = want or Want()
+    best = max(range(len(found)), key=lambda i: (_fit(found[i][1], found[i][2], want), -i))
+    return found[best][0]

@@ -288,3 +288,22 @@ def _read_video_clip(path: Path, *, channels: int | None, size: tuple[int, int] 
     source.update(channels=None, fps=info["fps"], codec=info["codec"])
     frames, _ = fit(clip.frames, channels=None, size=None)
     return ClipFrames(path, frames, source, notes)
+
+
+# ------------------------------------------------------------------------------------------- what a clip shows
+
+
+def looks_like_digits(frames: np.ndarray) -> bool:
+    """Whether float frames look like Moving MNIST (bright strokes on an almost all black canvas) rather than a
+    natural scene: three quarters of their pixels or more are black. A guess, used only to pick and warn."""
+    return float((np.asarray(frames) < 0.05).mean()) >= 0.75
+
+
+def is_colour(path: str | os.PathLike[str], *, sequence: int = 0) -> bool:
+    """Whether a clip holds colour, not grey stored as RGB (a small decode, cached, for a video)."""
+    clip = read_clip(path, channels=None, size=(32, 32), sequence=sequence)
+    frames = clip.frames
+    if frames.shape[-1] != 3:
+        return False
+    spread = np.abs(frames - frames.mean(axis=-1, keepdims=True)).mean()
+    return float(spread) > 2 / 255  # more than JPEG-like noise between the channels

@@ -56,6 +56,26 @@ def baseline(name: str) -> Predictor:
     raise UsageError(f"unknown baseline '{name}'", f"choose one of {', '.join(BASELINES)}")
 
 
+#: SSIM below copy-last's costs this much per unit in `vs_copy_last`: 0.01 of SSIM lost weighs as 10% more MSE.
+SSIM_PENALTY = 10.0
+
+
+def relative_scores(model: dict[str, Any], copy: dict[str, Any]) -> dict[str, float]:
+    """A model's rollout scores against copy-last's on the same sequences, the bar on natural video.
+
+    ``mse_vs_copy_last`` is the ratio of MSEs (below 1: better than copying the last frame); ``ssim_vs_copy_last``
+    the SSIM difference (above 0: sharper); ``vs_copy_last`` folds both into one number to minimise, the MSE
+    ratio plus SSIM_PENALTY times any SSIM shortfall, because a model that lowers MSE by blurring is no better.
+    """
+    ratio = model["mse"] / max(copy["mse"], 1e-12)
+    gain = model["ssim"] - copy["ssim"]
+    return {
+        "mse_vs_copy_last": ratio,
+        "ssim_vs_copy_last": gain,
+        "vs_copy_last": ratio + SSIM_PENALTY * max(0.0, -gain),
+    }
+
+
 def frames_uint8(x: torch.Tensor) -> np.ndarray:
     """(B, T, C, H, W) float in [0, 1] -> uint8 (B, T, H, W, C), as files hold frames."""
     return to_uint8(x.permute(0, 1, 3, 4, 2))

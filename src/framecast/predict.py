@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +275,7 @@ class _Prepared:
     clip: ClipFrames
     chosen: dict[str, Any]
     read_s: float
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_predict(
@@ -291,6 +292,8 @@ def run_predict(
     device: str = "auto",
     fps: float | None = None,
     scale: int | None = None,
+    adapt: str | None = None,
+    save_adapted: str | None = None,
 ) -> dict[str, Any]:
     """Predict the frames after each clip with one model, loaded once, and write one output per clip.
 
@@ -306,6 +309,9 @@ def run_predict(
         sequence: which sequence of an array file holding several.
         device: auto, cpu, cuda or mps.
         fps: frames per second of animations (default 5); scale: nearest-neighbour upscale of pictures.
+        adapt: fine-tune on each clip's past first, guarded by a held-back window (see framecast.adapt):
+            a step count ("200") or a time ("60s").
+        save_adapted: keep the adapted weights as a run of this name (one clip only).
 
     Returns:
         A JSON-ready report: the checkpoint used, the device, the load time and, per clip, its output, the
@@ -320,9 +326,11 @@ def run_predict(
 
     outputs = outputs or OutputPlan()
     paths_in = _check_clips(clips, channels, outputs)
+    budget = _check_adapt(adapt, save_adapted, paths_in)
     dev = pick_device(device)
     began = time.perf_counter()
-    found = resolve(model=model, checkpoint=checkpoint, device=dev)
+    want = _input_kind(paths_in[0], channels, sequence) if model is not None else None
+    found = resolve(model=model, checkpoint=checkpoint, device=dev, want=want)
     ckpt, load_s = found.checkpoint, time.perf_counter() - began
     log.info("checkpoint: %s (%s, %s; loaded in %.2f s)", ckpt.path, ckpt.name, found.chosen_by, load_s)
     spec = ckpt.spec
@@ -330,12 +338,14 @@ def run_predict(
     ctx_len, hor = context or spec["context"], horizon or spec["horizon"]
     # every clip is read, and its frames chosen, before anything is predicted or written: a bad clip among many
     # stops the command with nothing half done
-    prepared = [_prepare(p, spec, ctx_len, hor, start, sequence) for p in paths_in]
+    prepared = [_prepare(p, ckpt, ctx_len, hor, start, sequence, budget) for p in paths_in]
     targets = outputs.targets(paths_in, ckpt.name)
-    reports = [
-        _predict_one(ckpt.model, item, target, hor, dev, fps, scale)
-        for item, target in zip(prepared, targets, strict=True)
-    ]
+    reports = []
+    for item, target in zip(prepared, targets, strict=True):
+        model_for_clip, adapted = ckpt.model, None
+        if budget is not None:
+            model_for_clip, adapted = _adapt_to(ckpt, item, ctx_len, hor, budget, dev, save_adapted)
+        reports.append({**_predict_one(model_for_clip, item, target, hor, dev, fps, scale), "adapt": adapted})
     return {
         "checkpoint": {
             "path": str(ckpt.path),
@@ -370,6 +380,75 @@ def _check_clips(clips, channels: int | None, outputs: OutputPlan) -> list[Path]
     return paths_in
 
 
+def content_of_input(path: Path, frames: np.ndarray | None = None) -> str:
+    """What an input shows: "digits" for Moving MNIST (by name, or frames that look like it), else "natural"."""
+    from framecast.clips import looks_like_digits
+
+    name = str(path)
+    if is_dataset_name(path):
+        return "digits" if name.startswith("moving-mnist") else "natural"
+    if frames is not None and looks_like_digits(frames):
+        return "digits"
+    return "natural"
+
+
+def _input_kind(path: Path, channels: int | None, sequence: int):
+    """What `--model NAME` should fit: the first input's content, and grey unless --channels 3 asks for colour."""
+    from framecast.checkpoints import Want
+
+    frames = None
+    if not is_dataset_name(path):
+        frames = read_clip(path, channels=1, size=(32, 32), sequence=sequence).frames
+    return Want(content=content_of_input(path, frames), channels=channels or 1)
+
+
+def fit_warnings(item: _Prepared, ckpt, sequence: int) -> list[str]:
+    """One line per way the checkpoint does not fit this input (and predictions will suffer), also logged."""
+    from framecast.checkpoints import checkpoint_content
+    from framecast.clips import is_colour
+
+    path, warnings = item.clip.path, []
+    learnt = checkpoint_content(ckpt)
+    shows = content_of_input(path, item.clip.frames)
+    if learnt != "unknown" and learnt != shows:
+        words = {"digits": "Moving MNIST digits", "natural": "natural video"}
+        warnings.append(
+            f"{path.name} looks like {words[shows]}, but the checkpoint learnt from {words.get(learnt, learnt)}: "
+            f"expect poor predictions (use a checkpoint trained on {words[shows]})"
+        )
+    if ckpt.spec["channels"] == 1 and not is_dataset_name(path) and is_colour(path, sequence=sequence):
+        warnings.append(
+            f"{path.name} is in colour, but the checkpoint takes grey frames: the prediction is grey "
+            "(--channels 3 picks a colour checkpoint)"
+        )
+    for line in warnings:
+        log.warning("%s", line)
+    return warnings
+
+
+def _check_adapt(adapt: str | None, save_adapted: str | None, paths_in: list[Path]):
+    from framecast.adapt import Budget
+
+    if save_adapted is not None and adapt is None:
+        raise UsageError("--save-adapted needs --adapt", "for example --adapt 60s --save-adapted my-clip")
+    if save_adapted is not None and len(paths_in) > 1:
+        raise UsageError("--save-adapted keeps the weights adapted to one clip", "give one clip")
+    return Budget.parse(adapt) if adapt is not None else None
+
+
+def _adapt_to(ckpt, item: _Prepared, ctx_len: int, hor: int, budget, dev, save_as: str | None):
+    """Fine-tune on the frames before the point predicted from (guarded); the model to predict with, and the
+    report of what adapting did."""
+    from framecast.adapt import adapt, save_adapted
+
+    before = item.clip.frames[: item.chosen["context"][-1] + 1]
+    adapted = adapt(ckpt.model, before, context=ctx_len, horizon=hor, budget=budget, device=dev)
+    report = adapted.report()
+    if save_as is not None:
+        report["saved_run"] = save_adapted(adapted, ckpt, save_as, str(item.clip.path))
+    return adapted.model, report
+
+
 def _check_channels(channels: int | None, ckpt) -> None:
     want = ckpt.spec["channels"]
     if channels is not None and channels != want:
@@ -380,8 +459,11 @@ def _check_channels(channels: int | None, ckpt) -> None:
         )
 
 
-def _prepare(path: Path, spec: dict[str, int], ctx_len: int, hor: int, start: int | None, sequence: int) -> _Prepared:
+def _prepare(path: Path, ckpt, ctx_len: int, hor: int, start: int | None, sequence: int, budget) -> _Prepared:
+    """A clip read and fitted to the checkpoint, its frames chosen, and what does not fit said; a past too short
+    to adapt on is refused here, before anything is written."""
     began = time.perf_counter()
+    spec = ckpt.spec
     size = (spec["height"], spec["width"])
     if is_dataset_name(path):  # a sample the package makes: predicted from its first frames, truth beside it
         clip = read_sample(
@@ -397,7 +479,13 @@ def _prepare(path: Path, spec: dict[str, int], ctx_len: int, hor: int, start: in
             "Note: %s: %s, to match the checkpoint's %d-channel %dx%d frames",
             path.name, "; ".join(clip.conversions), spec["channels"], spec["width"], spec["height"],
         )  # fmt: skip
-    return _Prepared(clip, chosen, read_s)
+    item = _Prepared(clip, chosen, read_s)
+    item.warnings = fit_warnings(item, ckpt, sequence)
+    if budget is not None:
+        from framecast.adapt import split_windows
+
+        split_windows(chosen["context"][-1] + 1, ctx_len, hor)
+    return item
 
 
 def _predict_one(model, item: _Prepared, target: Path, hor: int, dev, fps, scale) -> dict[str, Any]:
@@ -419,5 +507,6 @@ def _predict_one(model, item: _Prepared, target: Path, hor: int, dev, fps, scale
         "conversion": item.clip.conversion(),
         "frames": {**frames, "truth_frames": len(item.chosen["truth"])},
         "timings": timings,
+        "warnings": item.warnings,
         **report,
     }

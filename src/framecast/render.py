@@ -426,6 +426,10 @@ def render_gif(
     check_output_suffix(target, ANIMATION_SUFFIXES + STILL_SUFFIXES)
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}", "for example --limit 4")
+    if pred is None and _is_dataset_name(source):
+        return _write_picture(
+            _dataset_picture(str(source), limit, channels, size), source, target, pred=None, fps=fps, scale=scale
+        )
     if not source.exists():
         raise InputError(f"{source} does not exist", "check the path")
     saved = read_saved_predictions(source) if source.suffix.lower() == ".npz" and source.is_file() else None
@@ -481,6 +485,21 @@ def _clip_and_prediction(
     if len(truth):
         saved["truth"] = truth[None]
     return _Picture("clip and prediction", _saved_rows(saved, 1), DEFAULT_FPS, clip.conversions)
+
+
+def _is_dataset_name(source: Path) -> bool:
+    from framecast.data.registry import DATASETS
+
+    return str(source) in DATASETS and not source.exists()
+
+
+def _dataset_picture(name: str, limit: int, channels: int | None, size: tuple[int, int] | None) -> _Picture:
+    """The first `limit` sequences of a named dataset's test split (generated ones need no download)."""
+    from framecast.data.registry import open_dataset
+
+    dataset = open_dataset(name, "test", context=10, horizon=10, channels=channels, size=size, limit=limit)
+    clips = np.stack([as_uint8_frames(dataset[i], channels_first=True) for i in range(len(dataset))])
+    return _Picture(f"sequences of {name}", [Row("frame", clips, future=False)], DEFAULT_FPS, [dataset.description])
 
 
 def _frames_picture(source: Path, limit: int, channels: int | None, size: tuple[int, int] | None) -> _Picture:

@@ -20,6 +20,7 @@ EPILOG = examples(
     "framecast predict clip.avi --checkpoint run/best.safetensors --horizon 30 -o future.mp4",
     "framecast predict a.mp4 b.avi seqs.npy --model predrnn --out-dir preds/ --format png --json",
     "framecast predict clip.mp4 --model convlstm -o future.npy     # the predicted frames, uint8 (T, H, W, C)",
+    "framecast predict clip.mp4 --model predrnn --adapt 60s        # fine-tune on the clip first, if it helps",
 )
 
 METRICS = ("mse", "mae", "psnr", "ssim")
@@ -72,6 +73,17 @@ def command(
         Optional[int],
         typer.Option("--scale", min=1, max=16, help="Pixel upscale of pictures (default: 3 for 64x64 frames)."),
     ] = None,
+    adapt: Annotated[
+        Optional[str],
+        typer.Option(
+            "--adapt",
+            help="First fine-tune on the clip's own past for this long (60s, 2m, or a step count); kept only if it "
+            "beats the original weights on the most recent window, held back to judge by.",
+        ),
+    ] = None,
+    save_adapted: Annotated[
+        Optional[str], typer.Option("--save-adapted", help="Keep the adapted weights as a run of this name.")
+    ] = None,
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -91,6 +103,8 @@ def command(
         device=device,
         fps=fps,
         scale=scale,
+        adapt=adapt,
+        save_adapted=save_adapted,
     )
     if json_out:
         _output.emit_json(report)
@@ -123,6 +137,29 @@ def command(
                 f"{b['ssim']:.4f}",
             )
         out.print(t)
+    adapted = [c for c in report["clips"] if c.get("adapt")]
+    if adapted:
+        out.print(_adapt_table(adapted))
+
+
+def _adapt_table(clips: list[dict]):
+    """The held-back window of each adapted clip: the original weights, the adapted ones, copy-last."""
+    from framecast.cli import _output
+
+    t = _output.table(
+        "adapting, judged on the held-back window (the most recent before the prediction, never trained on)",
+        ["clip", "steps", "s", "frames", "mse before", "mse after", "copy-last mse", "ssim before", "ssim after",
+         "copy-last ssim", "kept"],
+    )  # fmt: skip
+    for clip in clips:
+        a, h = clip["adapt"], clip["adapt"]["held_back"]
+        t.add_row(
+            Path(clip["input"]).name, str(a["steps"]), f"{a['seconds']:.0f}", f"{h['frames'][0]}-{h['frames'][1]}",
+            f"{h['before']['mse']:.2f}", f"{h['after']['mse']:.2f}", f"{h['copy_last']['mse']:.2f}",
+            f"{h['before']['ssim']:.4f}", f"{h['after']['ssim']:.4f}", f"{h['copy_last']['ssim']:.4f}",
+            "yes" if a["kept"] else "no",
+        )  # fmt: skip
+    return t
 
 
 def register(app: typer.Typer) -> None:

@@ -19,12 +19,17 @@ EPILOG = examples(
     "framecast render-gif clip.mp4 --pred future.npy --start 20 --context 10 -o side-by-side.gif",
     "framecast render-gif sequences.npy -o sequences.mp4 --fps 10 --scale 2",
     "framecast render-gif clip.mp4 --size 64 --channels 1 -o preview.gif",
+    "framecast render-gif moving-scenes --channels 3 --limit 8 -o scenes.gif   # generated natural motion",
 )
 
 
 def command(
     source: Annotated[
-        Path, typer.Argument(help="Saved predictions (.npz), frames or sequences (.npy/.npz), or a video.")
+        Path,
+        typer.Argument(
+            help="Saved predictions (.npz), frames or sequences (.npy/.npz), a video, or a generated dataset "
+            "(moving-mnist, moving-scenes)."
+        ),
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The GIF (or .mp4, or .png strip) to write.")],
     pred: Annotated[

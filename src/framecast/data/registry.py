@@ -9,6 +9,9 @@ Names:
     ``test`` is the standard file when ``framecast download moving-mnist`` has fetched it, else fixed sequences
     drawn from MNIST's test digits.
     ``moving-mnist-standard``: the standard test file only (an error when it has not been downloaded).
+    ``moving-scenes``: natural motion generated on the fly from the photographs scikit-image installs (see
+    data.scenes): camera pans, zooms and shakes, cut-outs moving over a background, at any frame size, grey or
+    RGB. Train, validation and test scenes come from disjoint photos; validation and test are fixed (set seeds).
 Paths:
     a folder of videos (searched recursively), one video, or a ``.npy``/``.npz`` array of sequences. Their clips
     are cut into windows of context + horizon frames; splits divide whole clips (whole files of a folder), so
@@ -17,6 +20,7 @@ Paths:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -30,12 +34,14 @@ from framecast import paths
 from framecast.errors import InputError, UsageError, unknown_name
 from framecast.media import ARRAY_SUFFIXES
 
-DATASETS = ("moving-mnist", "moving-mnist-standard")
+DATASETS = ("moving-mnist", "moving-mnist-standard", "moving-scenes")
 SPLITS = ("train", "val", "test", "all")
 
 #: Sequences in an epoch of generated training data, and in the fixed validation and test sets. The test size
 #: matches the standard file's 10,000.
 MOVING_MNIST_SIZES = {"train": 10_000, "val": 1_000, "test": 10_000}
+#: The same for generated moving scenes (each sequence costs milliseconds to draw, so the fixed sets are smaller).
+MOVING_SCENES_SIZES = {"train": 10_000, "val": 512, "test": 1_000}
 #: Fixed seeds of the generated validation and test sets (never the training seed: they must not repeat it).
 FIXED_SEEDS = {"val": 1_000_003, "test": 2_000_003}
 STANDARD_FILE = "mnist_test_seq.npy"
@@ -50,12 +56,13 @@ class DataSpec:
     width: int  # frame width in pixels
     context: int  # frames the model sees
     horizon: int  # frames it predicts
+    content: str = "unknown"  # what the frames show: "digits" (Moving MNIST), "natural" (scenes, videos)
 
     @property
     def frames(self) -> int:
         return self.context + self.horizon
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -113,6 +120,32 @@ class GeneratedMovingMNIST(SequenceDataset):
 
     def raw(self, index: int) -> np.ndarray:
         return self.generator[index][..., None]  # (T, H, W, 1)
+
+
+class GeneratedScenes(SequenceDataset):
+    """Moving scenes generated from natural photographs, addressed by index (see data.scenes)."""
+
+    def __init__(self, split: str, *, length: int, spec: DataSpec, seed: int, description: str):
+        from framecast.data.scenes import MovingScenesGenerator
+
+        self.generator = MovingScenesGenerator(
+            split, frames=spec.frames, height=spec.height, width=spec.width, channels=spec.channels, seed=seed
+        )
+        self.length = length
+        self.spec = spec
+        self.description = description
+        self.source_channels = spec.channels
+        self.source_size = (spec.height, spec.width)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Fresh training sequences each epoch (the trainer calls this)."""
+        self.generator.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def raw(self, index: int) -> np.ndarray:
+        return self.generator[index]  # (T, H, W, C), already at the spec's format
 
 
 class ClipWindows(SequenceDataset):
@@ -289,6 +322,8 @@ def open_dataset(
         if path.is_dir() or path.suffix.lower() not in ARRAY_SUFFIXES:
             return _open_videos(path, split, context, horizon, channels, size, frame_stride, step, classes, limit)
         return _open_arrays(path, split, context, horizon, channels, size, step, limit)
+    if text == "moving-scenes":
+        return _open_moving_scenes(split, context, horizon, channels, size, limit, seed)
     if text in DATASETS:
         return _open_moving_mnist(text, split, context, horizon, channels, size, limit, seed, digits)
     if "/" in text or "\\" in text or path.suffix:
@@ -296,9 +331,33 @@ def open_dataset(
     raise unknown_name("dataset", text, DATASETS)
 
 
-def _spec(channels: int | None, size: tuple[int, int] | None, src_c: int, src_size: tuple[int, int], ctx, hor):
+def _spec(channels: int | None, size: tuple[int, int] | None, src_c: int, src_size: tuple[int, int], ctx, hor, content):
     h, w = size or src_size
-    return DataSpec(channels=channels or src_c, height=h, width=w, context=ctx, horizon=hor)
+    return DataSpec(channels=channels or src_c, height=h, width=w, context=ctx, horizon=hor, content=content)
+
+
+def _generated_length(limit: int | None, split: str, sizes: dict[str, int]) -> int:
+    if limit is None:
+        return sizes[split]
+    if split == "train":  # drawn afresh each epoch: an epoch may hold any number of sequences
+        return limit
+    return min(limit, sizes[split])  # the fixed splits have their documented sizes
+
+
+def _open_moving_scenes(split, context, horizon, channels, size, limit, seed) -> SequenceDataset:
+    from framecast.data.scenes import PHOTO_SPLITS
+
+    split = "test" if split == "all" else split
+    spec = _spec(channels, size, 1, (64, 64), context, horizon, "natural")
+    length = _generated_length(limit, split, MOVING_SCENES_SIZES)
+    split_seed = seed if split == "train" else FIXED_SEEDS[split]
+    what = "fresh each epoch" if split == "train" else "fixed"
+    photos = PHOTO_SPLITS[split]
+    description = (
+        f"generated moving scenes, {split} split: {length} sequences ({what}, seed {split_seed}) at "
+        f"{spec.height}x{spec.width}x{spec.channels} from {len(photos)} photos ({', '.join(photos)})"
+    )
+    return GeneratedScenes(split, length=length, spec=spec, seed=split_seed, description=description)
 
 
 def _open_moving_mnist(name, split, context, horizon, channels, size, limit, seed, digits) -> SequenceDataset:
@@ -312,17 +371,13 @@ def _open_moving_mnist(name, split, context, horizon, channels, size, limit, see
                 "run `framecast download moving-mnist`, or use --data moving-mnist for generated sequences",
             )
         ds = _open_arrays(standard, "all", context, horizon, channels, size, context + horizon, limit)
+        ds.spec = dataclasses.replace(ds.spec, content="digits")
         ds.description = f"standard Moving MNIST test set ({STANDARD_FILE}, {len(ds)} sequences)"
         return ds
     split = "test" if split == "all" else split
     source = load_digits(digits)
-    spec = _spec(channels, size, 1, (64, 64), context, horizon)
-    if limit is None:
-        length = MOVING_MNIST_SIZES[split]
-    elif split == "train":  # drawn afresh each epoch: an epoch may hold any number of sequences
-        length = limit
-    else:  # the fixed splits have their documented sizes
-        length = min(limit, MOVING_MNIST_SIZES[split])
+    spec = _spec(channels, size, 1, (64, 64), context, horizon, "digits")
+    length = _generated_length(limit, split, MOVING_MNIST_SIZES)
     split_seed = seed if split == "train" else FIXED_SEEDS[split]
     what = {"train": "fresh each epoch", "val": "fixed", "test": "fixed"}[split]
     description = (
@@ -340,7 +395,7 @@ def _open_arrays(path: Path, split, context, horizon, channels, size, step, limi
         windows = windows[:limit]
     if not windows:
         raise InputError(f"{path}: the {split} split holds no sequences", "use --split all, or more sequences")
-    spec = _spec(channels, size, c, (h, w), context, horizon)
+    spec = _spec(channels, size, c, (h, w), context, horizon, "unknown")
     description = f"{path.name}: {n} sequences of {t} frames, {h}x{w}x{c} {clips.dtype} ({split} split)"
     loader = functools.partial(_open_array_clips, str(path))
     return ClipWindows(loader, windows, spec=spec, description=description, source_channels=c, source_size=(h, w))
@@ -358,7 +413,9 @@ def _open_videos(path, split, context, horizon, channels, size, frame_stride, st
         windows = windows[:limit]
     if not windows:
         raise InputError(f"{path}: the {split} split holds no windows", "use --split all, or more clips")
-    spec = DataSpec(channels=channels, height=size[0], width=size[1], context=context, horizon=horizon)
+    spec = DataSpec(
+        channels=channels, height=size[0], width=size[1], context=context, horizon=horizon, content="natural"
+    )
     kind = f"{len(files)} video{'s' if len(files) != 1 else ''}" if path.is_dir() else "video"
     description = (
         f"{path.name}: {kind}, {sum(lengths)} frames at {size[0]}x{size[1]}x{channels}"

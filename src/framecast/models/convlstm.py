@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from framecast.errors import UsageError
-from framecast.models.layers import ConvLSTMCell, RecurrentPredictor, SpaceToDepth, check_patch, init_head_bias
+from framecast.models.layers import (
+    ConvLSTMCell,
+    RecurrentPredictor,
+    SpaceToDepth,
+    check_patch,
+    head_channels,
+    init_head,
+)
 from framecast.models.registry import register_model
 
 
@@ -32,6 +39,8 @@ class ConvLSTMConfig:
     peephole: bool = False  # add the paper's peephole terms (per channel and position)
     layer_norm: bool = False  # normalise gate pre-activations and the cell state (GroupNorm, any batch size)
     forget_bias: float = 1.0  # initial forget-gate bias
+    residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
+    warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
 
 PRESETS = {
@@ -77,8 +86,8 @@ class ConvLSTM(RecurrentPredictor):
             )
             for i in range(config.layers)
         )
-        self.head = nn.Conv2d(config.hidden, patched, 1)
-        init_head_bias(self.head)
+        self.head = nn.Conv2d(config.hidden, head_channels(config) * config.patch**2, 1)
+        init_head(self.head, residual=config.residual)
 
     def step(self, x: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]] | None):
         """One time step through the stack; `state` is one (h, c) per layer, or None at the start."""

@@ -30,10 +30,80 @@ from framecast.errors import UsageError
 HEAD_BIAS = -3.0
 
 
-def init_head_bias(head: nn.Module) -> None:
-    """Start an output head at HEAD_BIAS."""
+def init_head(head: nn.Module, *, residual: bool) -> None:
+    """Start an output head: at HEAD_BIAS for a head whose sigmoid paints the frame, at exactly zero for a
+    residual head (its output is a change to the last frame), so that an untrained residual model is copy-last."""
     with torch.no_grad():
-        head.bias.fill_(HEAD_BIAS)
+        if residual:
+            head.weight.zero_()
+            head.bias.zero_()
+        else:
+            head.bias.fill_(HEAD_BIAS)
+
+
+#: The flow head's output is multiplied by this, in pixels: a zero-initialised head grows slowly, and motion of a
+#: few pixels per frame is common, so a unit of output is worth a few pixels.
+FLOW_SCALE = 4.0
+
+
+def head_channels(config: Any) -> int:
+    """Channels a model's head gives per pixel: the frame's (logits, or a change), plus 2 of flow with a warp."""
+    check_output_options(config)
+    return config.channels + (2 if getattr(config, "warp", False) else 0)
+
+
+def check_output_options(config: Any) -> None:
+    if getattr(config, "warp", False) and not getattr(config, "residual", False):
+        raise UsageError(
+            f"option warp of model '{config.name}' needs residual (the warp moves the last frame)",
+            "add --set residual=true, or drop warp",
+        )
+
+
+def warp(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warping: each output pixel reads `frames` at its own place plus `flow` (dx, dy in pixels),
+    bilinearly, repeating the border outside the frame. frames (B, C, H, W), flow (B, 2, H, W).
+
+    One layer for every model that moves pixels (the warp term of residual models, and warping families). The
+    four neighbours are gathered at integer places with fractional weights, so a zero flow gives the frames back
+    exactly and an integer flow shifts them exactly (normalised grid coordinates would round both).
+    """
+    b, c, h, w = frames.shape
+    ys = torch.arange(h, device=frames.device, dtype=flow.dtype).view(1, h, 1)
+    xs = torch.arange(w, device=frames.device, dtype=flow.dtype).view(1, 1, w)
+    x = (xs + flow[:, 0]).clamp(0, w - 1)  # border padding: outside the frame reads its edge
+    y = (ys + flow[:, 1]).clamp(0, h - 1)
+    x0, y0 = x.floor(), y.floor()
+    wx, wy = (x - x0).unsqueeze(1), (y - y0).unsqueeze(1)  # (B, 1, H, W)
+    x0, y0 = x0.long(), y0.long()
+    x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
+    flat = frames.reshape(b, c, h * w)
+
+    def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        index = (yy * w + xx).view(b, 1, h * w).expand(-1, c, -1)
+        return flat.gather(2, index).view(b, c, h, w)
+
+    top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
+    bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
+    return top * (1 - wy) + bottom * wy
+
+
+def frame_from_head(out: torch.Tensor, last: torch.Tensor, *, residual: bool, warp_term: bool = False) -> torch.Tensor:
+    """The predicted frame from a head's full-resolution output (B, C [+ 2], H, W) and the last frame (B, C, H, W).
+
+    - default: sigmoid(out), a frame painted from scratch;
+    - residual: last + out, kept in [0, 1]. A residual model predicts the change from the frame it last saw,
+      which is what real video mostly is: little changes from one frame to the next, and copying the last frame
+      is a strong start that it only has to beat;
+    - residual with a warp term: the last frame moved by a predicted flow (the 2 extra channels, in units of
+      FLOW_SCALE pixels), plus the change. Moving pixels keeps them sharp where painting them blurs.
+    With heads that start at zero (init_head), an untrained residual model is copy-last exactly.
+    """
+    if not residual:
+        return torch.sigmoid(out)
+    c = last.shape[1]
+    base = warp(last, out[:, c:] * FLOW_SCALE) if warp_term else last
+    return (base + out[:, :c]).clamp(0.0, 1.0)
 
 
 def check_patch(height: int, width: int, patch: int, *, option: str = "patch") -> tuple[int, int]:
@@ -350,6 +420,16 @@ class FramePredictor(nn.Module):
     supports_reverse_sampling: bool = False
 
     @property
+    def residual(self) -> bool:
+        """Whether the model predicts the change from the last frame it saw (an untrained one is copy-last)."""
+        return bool(getattr(self.config, "residual", False))
+
+    @property
+    def warp(self) -> bool:
+        """Whether the residual includes the last frame moved by a predicted flow."""
+        return bool(getattr(self.config, "warp", False))
+
+    @property
     def uses_reverse_sampling(self) -> bool:
         """Whether the trainer should anneal `context_teacher_forcing` up to 1 (PredRNN-V2 asks for it in its
         config); the trainer asks this, never which family a model is."""
@@ -450,6 +530,13 @@ class RecurrentPredictor(FramePredictor):
     recurrent = True
     supports_reverse_sampling = True
 
+    def output(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The next frame, in the patch domain, from the head's output and the frame the step read."""
+        if not self.residual:
+            return torch.sigmoid(out)  # painted: no need to leave the patch domain
+        full = frame_from_head(self.patch.inverse(out), self.patch.inverse(x), residual=True, warp_term=self.warp)
+        return self.patch(full)
+
     def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -503,7 +590,8 @@ class RecurrentPredictor(FramePredictor):
             top, state = self.step(x, state)
             # The head runs only where a prediction is used: the future, and the context under reverse sampling.
             if t >= frames_in - 1 or reverse:
-                pred = torch.sigmoid(self.head(top).to(x_ctx.dtype))  # (B, C p², h, w), fed back in x's dtype
+                # (B, C p², h, w), fed back in x's dtype; a residual step changes the frame it has just read
+                pred = self.output(self.head(top).to(x_ctx.dtype), x)
                 (outputs if t >= frames_in - 1 else context_outputs).append(pred)
         self.finish()
         if context_outputs:

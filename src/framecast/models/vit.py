@@ -23,7 +23,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from framecast.errors import UsageError, unknown_name
-from framecast.models.layers import FramePredictor, SpaceToDepth, bernoulli_mask, check_patch, init_head_bias
+from framecast.models.layers import (
+    FramePredictor,
+    SpaceToDepth,
+    bernoulli_mask,
+    check_patch,
+    frame_from_head,
+    head_channels,
+    init_head,
+)
 from framecast.models.registry import register_model
 
 
@@ -42,6 +50,8 @@ class ViTConfig:
     block_frames: int = 10  # frames predicted at once; longer horizons chain blocks
     dropout: float = 0.0  # dropout in attention and MLP, while training
     attention: str = "divided"  # "divided": time then space attention in each block (far cheaper); "joint": all
+    residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
+    warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
 
 ATTENTION = ("divided", "joint")
@@ -139,11 +149,11 @@ class ViTPredictor(FramePredictor):
             for _ in range(config.depth)
         )
         self.norm = nn.LayerNorm(config.dim)
-        self.head = nn.Linear(config.dim, patched)
+        self.head = nn.Linear(config.dim, head_channels(config) * config.patch**2)
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.space_pos, std=0.02)
         nn.init.trunc_normal_(self.time_pos, std=0.02)
-        init_head_bias(self.head)
+        init_head(self.head, residual=config.residual)
 
     def predict_block(self, frames: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) context, T <= context_frames -> the next (B, block_frames, C, H, W)."""
@@ -162,7 +172,13 @@ class ViTPredictor(FramePredictor):
         x = self.head(self.norm(x[:, t:]))  # (B, F, N, C p²): only the queries are decoded
         x = x.reshape(b, f, gh, gw, -1).permute(0, 1, 4, 2, 3)  # (B, F, gh, gw, C p²) -> (B, F, C p², gh, gw)
         # Under autocast the head ran in bf16/fp16; the frames come out in the input's dtype, like the context.
-        return torch.sigmoid(self.patch.inverse(x).to(frames.dtype))  # (B, F, C, H, W)
+        out = self.patch.inverse(x).to(frames.dtype)  # (B, F, C [+ 2], H, W)
+        if not self.residual:
+            return torch.sigmoid(out)
+        # every frame of the block is the last seen frame, changed (and moved, with a warp) by its own amount
+        last = frames[:, -1:].expand(-1, f, -1, -1, -1).flatten(0, 1)
+        pred = frame_from_head(out.flatten(0, 1), last, residual=True, warp_term=self.warp)
+        return pred.view(b, f, *pred.shape[1:])
 
     def forward(
         self,

@@ -79,7 +79,11 @@ class TrainOptions:
     workers: int = option(0, "Data-loader processes.", min=0, resumable=True)
     sampling: str = option("linear", "Scheduled sampling: linear, exp, sigmoid, none.")
     sampling_end: float = option(0.5, "Share of steps by which teacher forcing reaches 0.", min=0.0, max=1.0)
-    val_metric: str = option("mse", "Validation metric for the best checkpoint, early stopping and plateau.")
+    val_metric: str | None = option(
+        None,
+        "Validation metric for the best checkpoint, early stopping and plateau: mse, ssim, vs_copy_last... "
+        "(default: mse on digits, vs_copy_last on natural video).",
+    )
     name: str | None = option(None, "Run id (default: the start time).")
     compile: bool = option(False, "torch.compile the model.")
     init: str | None = option(None, "Start from these weights (.safetensors, run folder or run name).")

@@ -211,6 +211,12 @@ class Trainer:
         self.train_set = data.open("train", limit=o.train_size, seed=o.seed, **window)
         self.val_set = data.open("val", limit=o.val_size, **window)
         self.spec = self.train_set.spec
+        natural = self.spec.content == "natural"
+        # on natural video the bar is copying the last frame: the best checkpoint is the one that beats it most
+        self.val_metric = o.val_metric or ("vs_copy_last" if natural else "mse")
+        if natural and "residual" not in o.overrides:  # predict the change from the last frame (see models.layers)
+            o.overrides = {**o.overrides, "residual": True}
+            self.say("natural video: the model predicts the change from the last frame (--set residual=false: not)")
         if len(self.train_set) < o.batch_size * self.dist.world:
             self.say(
                 f"only {len(self.train_set)} training sequences for {self.dist.world} x {o.batch_size}: "
@@ -408,7 +414,7 @@ class Trainer:
     def _end_epoch(self, pace: _Pace, seconds: float) -> None:
         """Validate, keep the best weights, decide on early stopping, and save everything of the epoch."""
         val = self.validate()
-        value = val.get(self.o.val_metric, float("nan"))
+        value = val.get(self.val_metric, float("nan"))
         improved = self.best is None or value < self.best
         if improved:
             self.best, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
@@ -425,7 +431,7 @@ class Trainer:
         self._save_state()
         if self.o.patience is not None and self.bad_epochs >= self.o.patience:
             self.status = "stopped early"
-            self.say(f"no improvement of val {self.o.val_metric} for {self.o.patience} epochs: stopping early")
+            self.say(f"no improvement of val {self.val_metric} for {self.o.patience} epochs: stopping early")
         self._write_run_files()
         if self.on_epoch is not None and self.dist.main:
             self.on_epoch(record)
@@ -466,13 +472,13 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation metrics (rank 0 scores the whole validation set; the others wait)."""
-        from framecast.evaluation import score
+        from framecast.evaluation import copy_last, relative_scores, score
 
         result: dict[str, float] = {}
         if self.dist.main:
             self.model.eval()
             scores = score(
-                {"model": self.module},
+                {"model": self.module, "copy-last": copy_last},
                 self.val_set,
                 context=self.o.context,
                 horizon=self.o.horizon,
@@ -483,6 +489,7 @@ class Trainer:
             self.model.train()
             rollout = scores.results["model"]["rollout"]
             result = {k: v for k, v in rollout.items() if isinstance(v, float)}
+            result.update(relative_scores(rollout, scores.results["copy-last"]["rollout"]))
         return broadcast_object(result, self.dist)
 
     # ------------------------------------------------------------------------------------------ files
@@ -544,7 +551,7 @@ class Trainer:
             "train_seconds": self.train_seconds(),
             "epochs_done": self.epoch,
             "steps_done": self.step,
-            "best": {"metric": self.o.val_metric, "value": self.best, "epoch": self.best_epoch},
+            "best": {"metric": self.val_metric, "value": self.best, "epoch": self.best_epoch},
             "history": self.history,
         }
 

