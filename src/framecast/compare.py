@@ -59,7 +59,9 @@ class Entry:
     chosen_by: str | None = None  # how the checkpoint was found
 
 
-def load_entries(models: list[str], checkpoints: list[str | os.PathLike[str]], device: torch.device) -> list[Entry]:
+def load_entries(
+    models: list[str], checkpoints: list[str | os.PathLike[str]], device: torch.device, want: Any = None
+) -> list[Entry]:
     """Load each model (`--models` names, the newest finished run of each; `--checkpoint` paths) once.
 
     Raises:
@@ -71,7 +73,7 @@ def load_entries(models: list[str], checkpoints: list[str | os.PathLike[str]], d
 
     entries: list[Entry] = []
     for name in models:
-        found = resolve(model=name, device=device, flag="--models")
+        found = resolve(model=name, device=device, flag="--models", want=want)
         entries.append(Entry(name, found.checkpoint.model, "model", found.checkpoint, found.chosen_by))
     for path in checkpoints:
         found = resolve(checkpoint=path, device=device)
@@ -298,10 +300,11 @@ def run_compare(
     outputs = outputs or Outputs()
     baselines = _check_compare_options(models, checkpoints, split, baselines, outputs)
     dev = pick_device(device)
-    entries = load_entries(models, checkpoints, dev)
+    options = data if isinstance(data, DataOptions) else DataOptions(str(data))
+    entries = load_entries(models, checkpoints, dev, options.want())
     spec = common_spec(entries, context=context, horizon=horizon)
     entries += [Entry(name, get_baseline(name), "baseline") for name in baselines]
-    dataset = _open_for(data, spec, split, limit)
+    dataset = _open_for(options, spec, split, limit)
     scores = score(
         {e.label: e.predictor for e in entries}, dataset, context=spec["context"], horizon=spec["horizon"],
         device=dev, batch_size=batch_size, keep=outputs.gif_sequences, progress=progress,

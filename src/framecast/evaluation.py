@@ -236,7 +236,7 @@ def run_eval(
     _check_eval_options(model, checkpoint, split, baselines)
     dev = pick_device(device)
     prec = resolve_precision(precision, dev)
-    found = resolve(model=model, checkpoint=checkpoint, device=dev) if (model or checkpoint) else None
+    found = resolve(model=model, checkpoint=checkpoint, device=dev, want=data.want()) if (model or checkpoint) else None
     if found is not None:
         log.info("checkpoint: %s (%s)", found.checkpoint.path, found.chosen_by)
     spec = found.checkpoint.spec if found else {}

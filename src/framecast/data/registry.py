@@ -239,6 +239,19 @@ def _open_video_clips(path: str, channels: int, size: tuple[int, int], frame_str
     return [load_clip(Path(f), channels=channels, size=size, frame_stride=frame_stride) for f in files]
 
 
+def content_of_data(data: str | Path) -> str | None:
+    """What a dataset shows, known from its name alone: "digits", "natural", or None (an array: look at it)."""
+    text = str(data)
+    if text.startswith("moving-mnist"):
+        return "digits"
+    if text == "moving-scenes":
+        return "natural"
+    path = Path(text).expanduser()
+    if path.exists() and (path.is_dir() or path.suffix.lower() not in ARRAY_SUFFIXES):
+        return "natural"  # videos
+    return None
+
+
 @dataclass
 class DataOptions:
     """Which data and how its frames are brought to a format: everything but the split and the window.
@@ -252,6 +265,12 @@ class DataOptions:
     frame_stride: int = 1  # keep every Nth frame of a video
     classes: list[str] | None = None  # class folders of a video folder
     digits: str | None = None  # digits of generated Moving MNIST (None: downloaded, else embedded)
+
+    def want(self):
+        """What a checkpoint for this data should have learnt from, for `--model NAME` (checkpoints.Want)."""
+        from framecast.checkpoints import Want
+
+        return Want(content=content_of_data(self.data), channels=self.channels or 1)
 
     def open(
         self, split: str, *, context: int, horizon: int, limit: int | None = None, seed: int = 0

@@ -530,11 +530,17 @@ class RecurrentPredictor(FramePredictor):
     recurrent = True
     supports_reverse_sampling = True
 
-    def output(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The next frame, in the patch domain, from the head's output and the frame the step read."""
+    def output(self, out: torch.Tensor, x: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
+        """The next frame, in the patch domain, from the head's output.
+
+        A residual step changes the frame it has just read (`x`). With a warp the frame moved is instead always the
+        last frame of the context (`anchor`), by the whole motion since then: moving the previous prediction again
+        at every step would resample it ten times over, and every bilinear resampling blurs.
+        """
         if not self.residual:
             return torch.sigmoid(out)  # painted: no need to leave the patch domain
-        full = frame_from_head(self.patch.inverse(out), self.patch.inverse(x), residual=True, warp_term=self.warp)
+        base = anchor if self.warp else x
+        full = frame_from_head(self.patch.inverse(out), self.patch.inverse(base), residual=True, warp_term=self.warp)
         return self.patch(full)
 
     def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:  # pragma: no cover - abstract
@@ -590,8 +596,9 @@ class RecurrentPredictor(FramePredictor):
             top, state = self.step(x, state)
             # The head runs only where a prediction is used: the future, and the context under reverse sampling.
             if t >= frames_in - 1 or reverse:
-                # (B, C p², h, w), fed back in x's dtype; a residual step changes the frame it has just read
-                pred = self.output(self.head(top).to(x_ctx.dtype), x)
+                # (B, C p², h, w), fed back in x's dtype; the future is anchored at the last context frame
+                anchor = x_ctx[:, frames_in - 1] if t >= frames_in - 1 else x
+                pred = self.output(self.head(top).to(x_ctx.dtype), x, anchor)
                 (outputs if t >= frames_in - 1 else context_outputs).append(pred)
         self.finish()
         if context_outputs:

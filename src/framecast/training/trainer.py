@@ -214,9 +214,12 @@ class Trainer:
         natural = self.spec.content == "natural"
         # on natural video the bar is copying the last frame: the best checkpoint is the one that beats it most
         self.val_metric = o.val_metric or ("vs_copy_last" if natural else "mse")
-        if natural and "residual" not in o.overrides:  # predict the change from the last frame (see models.layers)
-            o.overrides = {**o.overrides, "residual": True}
-            self.say("natural video: the model predicts the change from the last frame (--set residual=false: not)")
+        if natural and "residual" not in o.overrides:  # move and change the last frame (see models.layers)
+            o.overrides = {"warp": True, **o.overrides, "residual": True}
+            self.say(
+                "natural video: the model predicts the last frame moved and changed "
+                "(--set warp=false: changed only; --set residual=false: painted)"
+            )
         if len(self.train_set) < o.batch_size * self.dist.world:
             self.say(
                 f"only {len(self.train_set)} training sequences for {self.dist.world} x {o.batch_size}: "
