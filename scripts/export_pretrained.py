@@ -6,8 +6,13 @@ with ``--digits``, the scores of the exported weights on the generated test spli
 copy-last baselines, measured by the very `framecast eval` command a user runs. Model cards
 (``docs/pages/checkpoints.md``) are written from these records by ``scripts/model_cards.py``.
 
+A run trained on natural video (moving scenes) ships as ``<model>-<preset>-scenes[-rgb]``; with ``--clips DIR``
+it is scored on every window of the real clips in DIR (pooled and per clip, beside copy-last) and on the
+generated moving-scenes test split, again by the `framecast eval` command a user runs.
+
 Usage:
     python scripts/export_pretrained.py RUN_DIR --digits mnist_digits.npz --hardware "2-core x86_64 CPU, ..."
+    python scripts/export_pretrained.py RUN_DIR --clips ../shared/data/videos --hardware "..."
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from safetensors.torch import load_file, save_file
 #: Test sequences behind the card's figures, and the subset a test re-scores on every CI run.
 TEST_SEQUENCES = 1000
 SUBSET_SEQUENCES = 32
+#: The same for natural-video checkpoints on the generated moving-scenes test split (each costs more to draw).
+SCENES_TEST_SEQUENCES = 256
+SCENES_SUBSET_SEQUENCES = 16
 BASELINES = ("zeros", "copy-last")
 SCORES = ("mse", "mse_pixel", "mae", "psnr", "ssim")
 
@@ -38,30 +46,83 @@ def eval_command(model: str, digits: str, limit: int) -> list[str]:
             "--baseline", ",".join(BASELINES), "--json"]  # fmt: skip
 
 
-def score(model: str, digits: Path, limit: int) -> dict:
-    """Run `framecast eval` on the shipped checkpoint of `model` in an empty home (no runs, no standard test
-    file), exactly as on a fresh install, and return its rollout scores and the baselines'."""
+def video_eval_command(model: str, data: str, channels: int, *, split: str, limit: int | None) -> list[str]:
+    """The `framecast eval` arguments that score a shipped natural-video checkpoint on clips or generated scenes."""
+    args = ["eval", "--model", model, "--data", data, "--split", split, "--baseline", "copy-last"]
+    args += ["--channels", str(channels)] if channels != 1 else []
+    return [*args, *(["--limit", str(limit)] if limit else []), "--json"]
+
+
+def run_eval(args: list[str]) -> tuple[dict, float]:
+    """Run `framecast eval` in an empty home (no runs, no standard test file), exactly as on a fresh install."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FRAMECAST_HOME": home, "FRAMECAST_OFFLINE": "1"}
         began = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "framecast", *eval_command(model, str(digits), limit)],
-            env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "framecast", *args], env=env, capture_output=True, text=True, check=True
+        )
         seconds = time.perf_counter() - began
     report = json.loads(done.stdout)
     if "shipped" not in report["chosen_by"]:
         raise SystemExit(f"eval did not use the shipped checkpoint: {report['chosen_by']}")
+    return report, seconds
 
-    def pick(rollout: dict) -> dict:
-        return {**{k: rollout[k] for k in SCORES}, "per_step_mse": rollout["per_step"]["mse"]}
+
+def score(model: str, digits: Path, limit: int) -> dict:
+    """The rollout scores of the shipped checkpoint of `model` on the generated test split, and the baselines'."""
+    report, seconds = run_eval(eval_command(model, str(digits), limit))
 
     return {
         "sequences": report["sequences"],
         "data": report["data"].replace(str(digits), digits.name),
         "precision": report["precision"],
         "seconds": round(seconds, 1),
-        "scores": {name: pick(result["rollout"]) for name, result in report["results"].items()},
+        "scores": {name: _pick(result["rollout"]) for name, result in report["results"].items()},
+    }
+
+
+def _pick(rollout: dict) -> dict:
+    return {**{k: rollout[k] for k in SCORES}, "per_step_mse": rollout["per_step"]["mse"]}
+
+
+def score_scenes(model: str, channels: int, limit: int) -> dict:
+    """Scores of a natural-video checkpoint on the generated moving-scenes test split, beside copy-last."""
+    args = video_eval_command(model, "moving-scenes", channels, split="test", limit=limit)
+    report, seconds = run_eval(args)
+    return {
+        "command": "framecast " + " ".join(args[:-1]),
+        "sequences": report["sequences"],
+        "data": report["data"],
+        "seconds": round(seconds, 1),
+        "scores": {name: _pick(result["rollout"]) for name, result in report["results"].items()},
+    }
+
+
+def score_clips(model: str, channels: int, clips: Path) -> dict:
+    """Scores on every 10 -> 10 window of the real clips in `clips`, pooled and per clip, beside copy-last."""
+    args = video_eval_command(model, str(clips), channels, split="all", limit=None)
+    pooled, _ = run_eval(args)
+    per_clip = {}
+    for clip in sorted(p for p in clips.iterdir() if p.is_file()):
+        report, _ = run_eval(video_eval_command(model, str(clip), channels, split="all", limit=None))
+        per_clip[clip.name] = _relative(report, model)
+    return {
+        "command": "framecast " + " ".join(args[:-1]).replace(str(clips), clips.name),
+        "pooled": _relative(pooled, model),
+        "per_clip": per_clip,
+    }
+
+
+def _relative(report: dict, model: str) -> dict:
+    mine, copy = report["results"][model]["rollout"], report["results"]["copy-last"]["rollout"]
+    return {
+        "windows": report["sequences"],
+        "mse": mine["mse"],
+        "ssim": mine["ssim"],
+        "copy_last_mse": copy["mse"],
+        "copy_last_ssim": copy["ssim"],
+        "mse_vs_copy_last": mine["mse"] / copy["mse"],
+        "ssim_vs_copy_last": mine["ssim"] - copy["ssim"],
     }
 
 
@@ -101,7 +162,9 @@ def export(run: Path, out: Path, *, hardware: str | None) -> tuple[Path, dict]:
     with safe_open(str(best), framework="pt") as f:
         metadata = dict(f.metadata() or {})
     tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(best)).items()}
-    name = f"{config['model']}-{config['preset']}"
+    natural = config["spec"].get("content") == "natural"
+    name = f"{config['model']}-{config['preset']}" + ("-scenes" if natural else "")
+    name += "-rgb" if config["spec"]["channels"] == 3 else ""
     target = out / f"{name}.safetensors"
     save_file(tensors, str(target), metadata=metadata)
     blob = target.read_bytes()
@@ -140,7 +203,9 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a run folder with config.json and best.safetensors")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/framecast/pretrained")
     parser.add_argument("--digits", type=Path, help="the MNIST digits (.npz or idx folder) to score the test split")
+    parser.add_argument("--clips", type=Path, help="a folder of real clips to score a natural-video checkpoint on")
     parser.add_argument("--hardware", help="the machine the run trained on, in words")
+    parser.add_argument("--command", help="the exact command that trained the run, for the model card")
     args = parser.parse_args()
     target, record = export(args.run, args.out, hardware=args.hardware)
     path = args.out / f"{target.stem}.json"
@@ -153,6 +218,16 @@ def main() -> None:
             **full,
             "subset": {"sequences": subset["sequences"], "scores": subset["scores"]},
         }
+        path.write_text(json.dumps(record, indent=2) + "\n")
+    if args.command:
+        record["command"] = args.command
+        path.write_text(json.dumps(record, indent=2) + "\n")
+    if args.clips:
+        channels = record["spec"]["channels"]
+        record["test"] = score_scenes(record["model"], channels, SCENES_TEST_SEQUENCES)
+        subset = score_scenes(record["model"], channels, SCENES_SUBSET_SEQUENCES)
+        record["test"]["subset"] = {"sequences": subset["sequences"], "scores": subset["scores"]}
+        record["clips"] = score_clips(record["model"], channels, args.clips)
         path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{target.name}: {target.stat().st_size:,} bytes")
 

@@ -18,11 +18,19 @@ from framecast.checkpoints import PRETRAINED_DIR, load_checkpoint, origin, resol
 
 RECORDS = sorted(PRETRAINED_DIR.glob("*.json"))
 MODELS = [json.loads(r.read_text())["model"] for r in RECORDS]
+#: The checkpoints that learnt from Moving MNIST digits, and those that learnt natural video (moving scenes).
+DIGIT_RECORDS = [r for r in RECORDS if "clips" not in json.loads(r.read_text())]
+VIDEO_RECORDS = [r for r in RECORDS if "clips" in json.loads(r.read_text())]
+SHIPPED = ["convlstm", "predrnn", "vit"]
 
 
 def test_every_record_has_its_weights_and_every_weights_file_its_record() -> None:
     assert {r.stem for r in RECORDS} == {w.stem for w in PRETRAINED_DIR.glob("*.safetensors")}
-    assert sorted(MODELS) == ["convlstm", "predrnn", "vit"]
+    assert sorted(json.loads(r.read_text())["model"] for r in DIGIT_RECORDS) == SHIPPED
+    video = sorted(
+        (json.loads(r.read_text())["model"], json.loads(r.read_text())["spec"]["channels"]) for r in VIDEO_RECORDS
+    )
+    assert video == [(m, c) for m in SHIPPED for c in (1, 3)]  # every family, in grey and in colour
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.stem)
@@ -52,7 +60,7 @@ def test_model_name_falls_back_to_the_shipped_checkpoint_and_says_so() -> None:
     assert origin(path) == "the checkpoint shipped with framecast for Moving MNIST digits (grey)"
 
 
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.stem)
+@pytest.mark.parametrize("record", DIGIT_RECORDS, ids=lambda r: r.stem)
 def test_each_shipped_checkpoint_beats_sixty_percent_of_the_zeros_baseline_on_the_test_split(record) -> None:
     meta = json.loads(record.read_text())
     test = meta["test"]
@@ -63,7 +71,7 @@ def test_each_shipped_checkpoint_beats_sixty_percent_of_the_zeros_baseline_on_th
     assert scores["zeros"]["mse"] < scores["copy-last"]["mse"]  # on Moving MNIST a blank frame beats copying
 
 
-@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.stem)
+@pytest.mark.parametrize("record", DIGIT_RECORDS, ids=lambda r: r.stem)
 def test_eval_on_the_test_split_reproduces_the_model_card(record) -> None:
     """The command of the card, on its first sequences in an empty home, gives the recorded scores."""
     meta = json.loads(record.read_text())
@@ -82,6 +90,40 @@ def test_eval_on_the_test_split_reproduces_the_model_card(record) -> None:
         for key in ("mse", "mae", "psnr", "ssim"):
             assert got[key] == pytest.approx(recorded[key], rel=2e-3), (who, key)
         assert got["per_step"]["mse"] == pytest.approx(recorded["per_step_mse"], rel=5e-3)
+
+
+@pytest.mark.parametrize("record", VIDEO_RECORDS, ids=lambda r: r.stem)
+def test_each_video_checkpoint_beats_copy_last_on_the_real_clips(record) -> None:
+    """The real-clips targets, on the recorded scores: pooled MSE at most 0.9 of copy-last's, worse than copy-last
+    on no clip, SSIM not below copy-last's by more than 0.01."""
+    clips = json.loads(record.read_text())["clips"]
+    assert clips["pooled"]["mse_vs_copy_last"] <= 0.9
+    assert clips["pooled"]["ssim_vs_copy_last"] >= -0.01
+    assert len(clips["per_clip"]) == 3
+    for name, scores in clips["per_clip"].items():
+        assert scores["mse_vs_copy_last"] < 1.0, name
+
+
+@pytest.mark.parametrize("record", VIDEO_RECORDS, ids=lambda r: r.stem)
+def test_eval_on_the_real_clips_reproduces_the_video_model_card(record) -> None:
+    """`framecast eval --model NAME --data clips --split all` in an empty home picks the video checkpoint that fits
+    (grey, or colour with --channels 3) and gives the recorded pooled scores."""
+    meta = json.loads(record.read_text())
+    args = ["eval", "--model", meta["model"], "--data", str(VIDEOS), "--split", "all", "--baseline", "copy-last"]
+    args += ["--channels", "3"] if meta["spec"]["channels"] == 3 else []
+    result = run_cli(*args, "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["checkpoint"].endswith(meta["file"]), report["chosen_by"]
+    pooled = meta["clips"]["pooled"]
+    assert report["sequences"] == pooled["windows"]
+    assert report["results"][meta["model"]]["rollout"]["mse"] == pytest.approx(pooled["mse"], rel=2e-3)
+    assert report["results"][meta["model"]]["rollout"]["ssim"] == pytest.approx(pooled["ssim"], abs=1e-3)
+    subset = meta["test"]["subset"]
+    scenes = run_cli(*args[:4], "moving-scenes", "--split", "test", "--limit", str(subset["sequences"]),
+                     *args[7:], "--json")  # fmt: skip
+    got = json.loads(scenes.stdout)["results"][meta["model"]]["rollout"]
+    assert got["mse"] == pytest.approx(subset["scores"][meta["model"]]["mse"], rel=2e-3)
 
 
 def test_the_model_cards_page_is_what_the_records_give() -> None:
@@ -128,13 +170,15 @@ def test_predict_a_generated_sequence_offline_writes_a_gif_of_context_truth_and_
     assert bad.code == 2 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", SHIPPED)
 def test_predict_the_real_clips_with_a_shipped_checkpoint(model, tmp_path) -> None:
     clips = sorted(VIDEOS.iterdir())
     result = run_cli("predict", *map(str, clips), "--model", model, "--out-dir", str(tmp_path), "--json")
     assert result.code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert "the checkpoint shipped with framecast" in report["checkpoint"]["chosen_by"]
+    # a fresh install picks the grey natural-video checkpoint for real clips, and says so
+    assert report["checkpoint"]["chosen_by"].endswith("the checkpoint shipped with framecast for natural video (grey)")
     assert len(report["clips"]) == len(clips) == 3
+    assert not any("digits" in w for clip in report["clips"] for w in clip["warnings"])
     for clip in report["clips"]:
         assert Path(clip["output"]).parent == tmp_path and Path(clip["output"]).stat().st_size > 0

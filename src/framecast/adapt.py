@@ -184,7 +184,8 @@ def save_adapted(adapted: Adapted, ckpt, name: str, source: str) -> str:
 
     run = new_run_dir(ckpt.name, name)
     config = asdict(adapted.adapted_model.config)
-    meta = {"model": ckpt.name, "config": config, "spec": ckpt.spec, "framecast": __version__, "which": "best"}
+    spec = {**ckpt.spec, "content": "natural"}  # adapted to a clip: it has learnt that clip's natural video
+    meta = {"model": ckpt.name, "config": config, "spec": spec, "framecast": __version__, "which": "best"}
     save_weights(adapted.adapted_model, run / WEIGHT_FILES[0], meta)
     write_json(
         run / "config.json",
@@ -192,7 +193,7 @@ def save_adapted(adapted: Adapted, ckpt, name: str, source: str) -> str:
             "model": ckpt.name,
             "preset": (ckpt.meta or {}).get("preset"),
             "config": config,
-            "spec": ckpt.spec,
+            "spec": spec,
             "data": {"name": source, "adapted_from": str(ckpt.path)},
             "status": "finished",
             "adapt": adapted.report(),

@@ -307,3 +307,73 @@ def is_colour(path: str | os.PathLike[str], *, sequence: int = 0) -> bool:
         return False
     spread = np.abs(frames - frames.mean(axis=-1, keepdims=True)).mean()
     return float(spread) > 2 / 255  # more than JPEG-like noise between the channels
+
+
+# ------------------------------------------------------------------------------------- repeats and scene cuts
+
+#: Consecutive frames whose mean absolute difference is under this (of 255) hold the same content: a 15 fps
+#: source stored at 30 fps repeats every frame once.
+REPEAT_LEVEL = 0.5
+#: A change between two frames is a cut when it is this many times the typical change around it, and at least
+#: CUT_LEVEL (of 255): a new shot changes most pixels at once, motion changes a few.
+CUT_FACTOR = 5.0
+CUT_LEVEL = 20.0
+#: Frames on each side whose changes make the "typical change" a cut is measured against.
+CUT_WINDOW = 8
+
+
+def frame_changes(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute difference between each frame and the one before it, in grey levels (0-255): T-1 values."""
+    x = np.asarray(frames, dtype=np.float32)
+    x = x if np.asarray(frames).dtype == np.uint8 else x * 255.0
+    return np.abs(np.diff(x, axis=0)).reshape(len(x) - 1, -1).mean(axis=1) if len(x) > 1 else np.zeros(0)
+
+
+def find_cuts(frames: np.ndarray) -> list[int]:
+    """Indices t where a new shot starts (frame t is unlike frame t-1 as a cut is, not as motion is)."""
+    changes = frame_changes(frames)
+    cuts = []
+    for i, change in enumerate(changes):
+        around = np.concatenate([changes[max(0, i - CUT_WINDOW) : i], changes[i + 1 : i + 1 + CUT_WINDOW]])
+        moving = around[around >= REPEAT_LEVEL]  # repeated frames would make every change look large
+        typical = float(np.median(moving)) if len(moving) else 0.0
+        if change >= CUT_LEVEL and change >= CUT_FACTOR * max(typical, 1.0):
+            cuts.append(i + 1)
+    return cuts
+
+
+def repeat_cadence(frames: np.ndarray) -> int:
+    """How many times each frame of content is held: 1 for none, 2 for a 15 fps source in a 30 fps file...
+
+    A steady cadence is one where at least 70% of the gaps between new contents have the same length k > 1
+    (a slip of the pattern here and there is allowed); anything else is 1.
+    """
+    changes = frame_changes(frames)
+    new = np.flatnonzero(changes >= REPEAT_LEVEL) + 1  # frames that bring new content
+    if len(new) < 4:
+        return 1
+    gaps = np.diff(new)
+    values, counts = np.unique(gaps, return_counts=True)
+    k = int(values[np.argmax(counts)])
+    return k if k > 1 and counts.max() >= 0.7 * len(gaps) else 1
+
+
+def content_frames(frames: np.ndarray) -> np.ndarray:
+    """Indices of the frames that bring new content: the first, and every one unlike the last one kept."""
+    x = np.asarray(frames, dtype=np.float32)
+    scale = 1.0 if np.asarray(frames).dtype == np.uint8 else 255.0
+    kept = [0]
+    for t in range(1, len(x)):
+        if np.abs(x[t] - x[kept[-1]]).mean() * scale >= REPEAT_LEVEL:
+            kept.append(t)
+    return np.array(kept)
+
+
+def repeats_and_cuts(frames: np.ndarray) -> dict[str, Any]:
+    """What `eda` reports of a clip: the share of repeated frames, the cadence, and where the cuts are."""
+    changes = frame_changes(frames)
+    return {
+        "repeated_share": float((changes < REPEAT_LEVEL).mean()) if len(changes) else 0.0,
+        "cadence": repeat_cadence(frames),
+        "cuts": find_cuts(frames),
+    }

@@ -225,6 +225,7 @@ def video_files(dataset: Any, root: Path | None = None) -> list[dict[str, Any]] 
     names = getattr(dataset, "clip_names", None)
     if not names:
         return None
+    from framecast.clips import repeats_and_cuts
     from framecast.data.videos import class_of, clip_info
 
     spec = dataset.spec
@@ -249,6 +250,9 @@ def video_files(dataset: Any, root: Path | None = None) -> list[dict[str, Any]] 
                 "source_height": info["height"],
                 "codec": info["codec"],
                 "windows": windows[i],
+                # repeated frames (a low-rate source stored at a higher rate) and shot cuts, which a model sees
+                # as frozen motion and as jumps: counted on the frames as used
+                **(repeats_and_cuts(clips[i]) if clips is not None else {}),
             }
         )
     return rows

@@ -260,6 +260,7 @@ def run_eval(
         "data": dataset.description,
         "split": split,
         "sequences": len(dataset),
+        "skipped_for_cuts": dataset.skipped_for_cuts,
         "context": ctx,
         "horizon": hor,
         "device": str(dev),

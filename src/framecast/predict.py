@@ -245,14 +245,21 @@ def predict_clip(
     """
     import torch
 
-    context = frames[chosen["context"][0] : chosen["context"][-1] + 1]
-    truth = frames[chosen["truth"][0] : chosen["truth"][-1] + 1] if chosen["truth"] else None
-    prediction, predict_s = predict_frames(model, context, horizon, device)
+    context = frames[chosen["context"]]
+    truth = frames[chosen["truth"]] if chosen["truth"] else None
+    cadence = chosen.get("cadence")
+    if cadence is None:
+        prediction, predict_s = predict_frames(model, context, horizon, device)
+    else:  # the content's own rate: predict new contents, then hold each as the file holds its frames
+        content, predict_s = predict_frames(model, context, cadence["content_horizon"], device)
+        prediction = expand_cadence(context[-1], content, cadence, horizon)
+    flow = getattr(model, "last_flow", None)
     result: dict[str, Any] = {
         "context_u8": to_uint8(context),
         "truth_u8": to_uint8(truth) if truth is not None else None,
         "prediction_u8": to_uint8(prediction),
         "predict_s": predict_s,
+        "flow": flow[0].cpu().numpy() if flow is not None else None,  # (steps, 2, H, W) pixels
         "metrics": None,
         "baselines": None,
     }
@@ -266,6 +273,45 @@ def predict_clip(
         last = np.repeat(context[-1:], len(truth), axis=0)
         result["baselines"] = {"copy-last": _metrics(as_batch(last), as_batch(truth))}
     return result
+
+
+def plan_cadence(frames: np.ndarray, chosen: dict[str, Any], context: int, horizon: int) -> dict[str, Any] | None:
+    """When the frames before the prediction hold each content a steady k times (a 15 fps source in a 30 fps
+    file), the plan to predict at the content's own rate: the last `context` new contents as the context, how
+    many contents to predict, and how many more times the last one is still due before the first new one."""
+    from framecast.clips import content_frames, repeat_cadence
+
+    end = chosen["context"][-1] + 1
+    k = repeat_cadence(frames[:end])
+    kept = content_frames(frames[:end]) if k > 1 else np.array([])
+    if k == 1 or len(kept) < context:
+        return None
+    lead = max(0, k - (end - int(kept[-1])))  # the last content has been shown end - kept[-1] times so far
+    return {
+        "every": k,
+        "context": [int(i) for i in kept[-context:]],
+        "lead": lead,
+        "content_horizon": max(1, -(-(horizon - lead) // k)),
+    }
+
+
+def expand_cadence(last: np.ndarray, content: np.ndarray, cadence: dict[str, Any], horizon: int) -> np.ndarray:
+    """Predicted contents back at the file's rate: the last context content for its remaining showings, then each
+    predicted content `every` times, cut to `horizon` frames."""
+    held = [last[None]] * cadence["lead"] + [np.repeat(content, cadence["every"], axis=0)]
+    return np.concatenate(held)[:horizon]
+
+
+def cut_warnings(frames: np.ndarray, chosen: dict[str, Any], name: str) -> list[str]:
+    """A line for each scene cut inside the context: a model seeing two shots extrapolates the jump."""
+    from framecast.clips import find_cuts
+
+    first, last = chosen["context"][0], chosen["context"][-1]
+    return [
+        f"{name}: a cut at frame {first + t} lies inside the context (frames {first}-{last}): the model sees two "
+        f"shots; give --start {first + t} or later to predict from one"
+        for t in find_cuts(frames[first : last + 1])
+    ]
 
 
 @dataclass
@@ -294,6 +340,8 @@ def run_predict(
     scale: int | None = None,
     adapt: str | None = None,
     save_adapted: str | None = None,
+    keep_repeats: bool = False,
+    show_flow: bool = False,
 ) -> dict[str, Any]:
     """Predict the frames after each clip with one model, loaded once, and write one output per clip.
 
@@ -312,6 +360,9 @@ def run_predict(
         adapt: fine-tune on each clip's past first, guarded by a held-back window (see framecast.adapt):
             a step count ("200") or a time ("60s").
         save_adapted: keep the adapted weights as a run of this name (one clip only).
+        keep_repeats: predict frame by frame even when the clip holds each frame several times (by default a
+            steady repeat cadence is found, the content predicted at its own rate and re-expanded).
+        show_flow: also write each predicted step's flow as a colour-wheel GIF (models that move pixels).
 
     Returns:
         A JSON-ready report: the checkpoint used, the device, the load time and, per clip, its output, the
@@ -334,18 +385,19 @@ def run_predict(
     ckpt, load_s = found.checkpoint, time.perf_counter() - began
     log.info("checkpoint: %s (%s, %s; loaded in %.2f s)", ckpt.path, ckpt.name, found.chosen_by, load_s)
     spec = ckpt.spec
-    _check_channels(channels, ckpt)
+    _check_model_options(channels, show_flow, ckpt)
     ctx_len, hor = context or spec["context"], horizon or spec["horizon"]
     # every clip is read, and its frames chosen, before anything is predicted or written: a bad clip among many
     # stops the command with nothing half done
-    prepared = [_prepare(p, ckpt, ctx_len, hor, start, sequence, budget) for p in paths_in]
+    prepared = [_prepare(p, ckpt, ctx_len, hor, start, sequence, budget, keep_repeats) for p in paths_in]
     targets = outputs.targets(paths_in, ckpt.name)
     reports = []
     for item, target in zip(prepared, targets, strict=True):
         model_for_clip, adapted = ckpt.model, None
         if budget is not None:
             model_for_clip, adapted = _adapt_to(ckpt, item, ctx_len, hor, budget, dev, save_adapted)
-        reports.append({**_predict_one(model_for_clip, item, target, hor, dev, fps, scale), "adapt": adapted})
+        report = _predict_one(model_for_clip, item, target, hor, dev, fps, scale, show_flow)
+        reports.append({**report, "adapt": adapted})
     return {
         "checkpoint": {
             "path": str(ckpt.path),
@@ -449,7 +501,13 @@ def _adapt_to(ckpt, item: _Prepared, ctx_len: int, hor: int, budget, dev, save_a
     return adapted.model, report
 
 
-def _check_channels(channels: int | None, ckpt) -> None:
+def _check_model_options(channels: int | None, show_flow: bool, ckpt) -> None:
+    """Options the checkpoint must fit: --channels, --show-flow."""
+    if show_flow and not getattr(ckpt.model, "moves_pixels", False):
+        raise UsageError(
+            f"--show-flow needs a model that moves pixels, and {ckpt.path.name} paints its frames",
+            "use a natural-video checkpoint (trained with the warp term) or a dmvfn one",
+        )
     want = ckpt.spec["channels"]
     if channels is not None and channels != want:
         raise InputError(
@@ -459,7 +517,9 @@ def _check_channels(channels: int | None, ckpt) -> None:
         )
 
 
-def _prepare(path: Path, ckpt, ctx_len: int, hor: int, start: int | None, sequence: int, budget) -> _Prepared:
+def _prepare(
+    path: Path, ckpt, ctx_len: int, hor: int, start: int | None, sequence: int, budget, keep_repeats: bool = False
+) -> _Prepared:
     """A clip read and fitted to the checkpoint, its frames chosen, and what does not fit said; a past too short
     to adapt on is refused here, before anything is written."""
     began = time.perf_counter()
@@ -479,8 +539,16 @@ def _prepare(path: Path, ckpt, ctx_len: int, hor: int, start: int | None, sequen
             "Note: %s: %s, to match the checkpoint's %d-channel %dx%d frames",
             path.name, "; ".join(clip.conversions), spec["channels"], spec["width"], spec["height"],
         )  # fmt: skip
+    if not keep_repeats and not is_dataset_name(path):
+        cadence = plan_cadence(clip.frames, chosen, ctx_len, hor)
+        if cadence is not None:
+            chosen = {**chosen, "context": cadence["context"], "cadence": cadence}
+            log.info("%s holds each frame %d times: predicting at the content's rate", path.name, cadence["every"])
     item = _Prepared(clip, chosen, read_s)
-    item.warnings = fit_warnings(item, ckpt, sequence)
+    cuts = cut_warnings(clip.frames, chosen, path.name)
+    for line in cuts:
+        log.warning("%s", line)
+    item.warnings = fit_warnings(item, ckpt, sequence) + cuts
     if budget is not None:
         from framecast.adapt import split_windows
 
@@ -488,15 +556,28 @@ def _prepare(path: Path, ckpt, ctx_len: int, hor: int, start: int | None, sequen
     return item
 
 
-def _predict_one(model, item: _Prepared, target: Path, hor: int, dev, fps, scale) -> dict[str, Any]:
+def _write_flow(target: Path, flow: np.ndarray, fps: float | None, scale: int | None) -> str:
+    """Each predicted step's flow as a colour-wheel GIF beside the output: `<output>-flow.gif`."""
+    from framecast import media, render
+
+    path = target.with_name(f"{target.stem}-flow.gif")
+    media.write_gif(render.flow_picture(flow, scale=scale), path, fps=fps or render.DEFAULT_FPS)
+    return str(path)
+
+
+def _predict_one(
+    model, item: _Prepared, target: Path, hor: int, dev, fps, scale, show_flow: bool = False
+) -> dict[str, Any]:
     from framecast import render
 
     report = predict_clip(model, item.clip.frames, item.chosen, horizon=hor, device=dev)
+    flow = report.pop("flow")
     began = time.perf_counter()
     written = write_prediction(
         target, report.pop("context_u8"), report.pop("truth_u8"), report.pop("prediction_u8"),
         fps=fps or render.DEFAULT_FPS, scale=scale,
     )  # fmt: skip
+    flow_gif = _write_flow(target, flow, fps, scale) if show_flow else None
     timings = {"read_s": item.read_s, "predict_s": report.pop("predict_s"), "write_s": time.perf_counter() - began}
     frames = {**item.chosen, "context_frames": len(item.chosen["context"]), "horizon": hor}
     return {
@@ -508,5 +589,6 @@ def _predict_one(model, item: _Prepared, target: Path, hor: int, dev, fps, scale
         "frames": {**frames, "truth_frames": len(item.chosen["truth"])},
         "timings": timings,
         "warnings": item.warnings,
+        "flow": flow_gif,
         **report,
     }

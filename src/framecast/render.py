@@ -550,3 +550,38 @@ def _read_predicted(path: Path) -> np.ndarray:
     if saved is not None:
         return saved["prediction"][:1]
     return read_clip(path).uint8()[None]
+
+
+# ----------------------------------------------------------------------------------------------------- flow
+
+
+def flow_to_rgb(flow: np.ndarray, max_speed: float | None = None) -> np.ndarray:
+    """Flow (T, 2, H, W) of (dx, dy) pixels as colour-wheel frames, uint8 (T, H, W, 3).
+
+    The hue is the direction the content comes from and goes to (0 red: rightwards; a third of the wheel, green:
+    down and to the left, 120 degrees on, and so on with image y pointing down), the saturation the speed (white:
+    still; full colour: `max_speed`, by default the fastest pixel of all the frames).
+    """
+    from matplotlib.colors import hsv_to_rgb
+
+    flow = np.asarray(flow, dtype=np.float32)
+    dx, dy = flow[:, 0], flow[:, 1]
+    speed = np.hypot(dx, dy)
+    top = float(max_speed) if max_speed else float(speed.max())
+    hue = (np.arctan2(dy, dx) / (2 * np.pi)) % 1.0
+    saturation = np.clip(speed / max(top, 1e-6), 0.0, 1.0)
+    hsv = np.stack([hue, saturation, np.ones_like(hue)], axis=-1)
+    return np.rint(hsv_to_rgb(hsv) * 255).astype(np.uint8)
+
+
+def flow_picture(flow: np.ndarray, *, scale: int | None = None) -> np.ndarray:
+    """Animation frames of a flow (T, 2, H, W): each step's colour wheel under a band that gives the speed of full
+    colour ("full colour: 2.30 px/frame")."""
+    # at least 1 px/frame for full colour: a nearly still prediction should look nearly white, not saturated
+    speed = max(1.0, float(np.hypot(flow[:, 0], flow[:, 1]).max()))
+    frames = flow_to_rgb(flow, speed)  # (T, H, W, 3)
+    scale = scale or default_scale(*frames.shape[1:3])
+    big = upscale(frames, scale)
+    band = _label_band([f"full colour: {speed:.2f} px/frame"], big.shape[2], 3, 255)
+    band = np.broadcast_to(band, (len(big), *band.shape))
+    return np.concatenate([band, big], axis=1)

@@ -49,6 +49,7 @@ def _register() -> None:
         download,
         eda,
         evaluate,
+        import_,
         info,
         models,
         predict,
@@ -57,7 +58,7 @@ def _register() -> None:
         train,
     )
 
-    for module in (download, eda, train, evaluate, predict, compare, render, models, runs, info):
+    for module in (download, eda, train, evaluate, predict, compare, render, import_, models, runs, info):
         module.register(app)
 
 

@@ -116,7 +116,7 @@ def render(report: dict) -> None:
     if report.get("files"):
         files = _output.table("files")
         files.add_column("file", overflow="fold")  # whole names, even in a narrow pipe
-        for column in ("class", "frames", "fps", "source size", "windows"):
+        for column in ("class", "frames", "fps", "source size", "windows", "repeated", "cuts at"):
             files.add_column(column)
         for row in report["files"]:
             frames = str(row["frames"])
@@ -129,6 +129,8 @@ def render(report: dict) -> None:
                 f"{row['fps']:g}" if row["fps"] else "-",
                 f"{row['source_width']}x{row['source_height']}",
                 str(row["windows"]),
+                f"{100 * row['repeated_share']:.0f}%" + (f" (x{row['cadence']})" if row["cadence"] > 1 else ""),
+                ", ".join(map(str, row["cuts"])) or "-",
             )
         _output.out().print(files)
 

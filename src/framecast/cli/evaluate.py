@@ -53,6 +53,9 @@ def command(
     frame_stride: FrameStride = 1,
     classes: Classes = None,
     digits: Digits = None,
+    skip_cuts: Annotated[
+        bool, typer.Option("--skip-cuts", help="Leave out video windows that straddle a scene cut.")
+    ] = False,
     json_out: Json = False,
 ) -> None:
     from framecast.cli import _output
@@ -60,7 +63,7 @@ def command(
     from framecast.data.registry import DataOptions
     from framecast.evaluation import run_eval
 
-    options = DataOptions(data, channels, parse_size(size), frame_stride, parse_classes(classes), digits)
+    options = DataOptions(data, channels, parse_size(size), frame_stride, parse_classes(classes), digits, skip_cuts)
     with _output.progress() as bar:
         task = bar.add_task("scoring", total=None)
         report = run_eval(

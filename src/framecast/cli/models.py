@@ -16,12 +16,15 @@ def command(
     preset: Annotated[
         Optional[str], typer.Option("--preset", "-p", help="Only this preset: tiny, small, base.")
     ] = None,
+    channels: Annotated[
+        int, typer.Option("--channels", min=1, max=3, help="Count for frames of 1 (grey) or 3 (RGB) channels.")
+    ] = 1,
     json_out: Json = False,
 ) -> None:
     from framecast.cli import _output
     from framecast.models.costs import catalogue
 
-    info = catalogue(model, preset)
+    info = catalogue(model, preset, channels)
     if json_out:
         _output.emit_json(info)
         return
@@ -36,7 +39,8 @@ def command(
     f = info["flops_for"]
     _output.out().print(
         f"FLOPs: one forward pass of batch {f['batch']}, {f['context']} context + {f['horizon']} predicted "
-        f"{f['height']}x{f['width']} frames of {f['channels']} channel (multiply-add = 2 FLOPs).",
+        f"{f['height']}x{f['width']} frames of {f['channels']} channel{'s' if f['channels'] > 1 else ''} "
+        "(multiply-add = 2 FLOPs).",
         highlight=False,
     )
 
@@ -45,5 +49,10 @@ def register(app: typer.Typer) -> None:
     app.command(
         "models",
         help=HELP,
-        epilog=examples("framecast models", "framecast models --preset base", "framecast models --json"),
+        epilog=examples(
+            "framecast models",
+            "framecast models --preset base",
+            "framecast models --model dmvfn --preset base --channels 3 --json",
+            "framecast models --json",
+        ),
     )(command)

@@ -84,6 +84,22 @@ def command(
     save_adapted: Annotated[
         Optional[str], typer.Option("--save-adapted", help="Keep the adapted weights as a run of this name.")
     ] = None,
+    keep_repeats: Annotated[
+        bool,
+        typer.Option(
+            "--keep-repeats",
+            help="Predict frame by frame even when the clip holds each frame several times (by default the content "
+            "is predicted at its own rate and held as the file holds it).",
+        ),
+    ] = False,
+    show_flow: Annotated[
+        bool,
+        typer.Option(
+            "--show-flow",
+            help="Also write each predicted step's flow as a colour-wheel GIF, OUTPUT-flow.gif (hue: direction, "
+            "saturation: speed; models that move pixels).",
+        ),
+    ] = False,
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -105,6 +121,8 @@ def command(
         scale=scale,
         adapt=adapt,
         save_adapted=save_adapted,
+        keep_repeats=keep_repeats,
+        show_flow=show_flow,
     )
     if json_out:
         _output.emit_json(report)

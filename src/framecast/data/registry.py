@@ -69,6 +69,7 @@ class DataSpec:
 class SequenceDataset(torch.utils.data.Dataset):
     """Base of every source: float32 clips (T, C, H, W) in [0, 1], converted at the edge to `spec`."""
 
+    skipped_for_cuts: int = 0  # windows left out because they straddle a scene cut (clip sources only)
     spec: DataSpec
     description: str
     source_channels: int
@@ -189,6 +190,18 @@ class ClipWindows(SequenceDataset):
     def __len__(self) -> int:
         return len(self.windows)
 
+    def drop_cut_windows(self) -> int:
+        """Leave out the windows that straddle a scene cut (see framecast.clips.find_cuts); how many were dropped."""
+        from framecast.clips import find_cuts
+
+        cuts = {c: find_cuts(np.asarray(self.clips[c])) for c in sorted({c for c, _ in self.windows})}
+        frames = self.spec.frames
+        kept = [(c, s) for c, s in self.windows if not any(s < cut < s + frames for cut in cuts[c])]
+        dropped = len(self.windows) - len(kept)
+        self.windows = kept
+        self.description += f", {dropped} window{'s' if dropped != 1 else ''} across a scene cut left out"
+        return dropped
+
     def raw(self, index: int) -> np.ndarray:
         clip, start = self.windows[index]
         return self.clips[clip][start : start + self.spec.frames]
@@ -265,6 +278,7 @@ class DataOptions:
     frame_stride: int = 1  # keep every Nth frame of a video
     classes: list[str] | None = None  # class folders of a video folder
     digits: str | None = None  # digits of generated Moving MNIST (None: downloaded, else embedded)
+    skip_cuts: bool = False  # leave out windows that straddle a scene cut
 
     def want(self):
         """What a checkpoint for this data should have learnt from, for `--model NAME` (checkpoints.Want)."""
@@ -288,6 +302,7 @@ class DataOptions:
             limit=limit,
             seed=seed,
             digits=self.digits,
+            skip_cuts=self.skip_cuts,
         )
 
 
@@ -305,6 +320,7 @@ def open_dataset(
     limit: int | None = None,
     seed: int = 0,
     digits: str | Path | None = None,
+    skip_cuts: bool = False,
 ) -> SequenceDataset:
     """Open a dataset by name or path (see the module docstring).
 
@@ -322,6 +338,8 @@ def open_dataset(
         limit: at most this many sequences.
         seed: the seed of generated training sequences.
         digits: where generated Moving MNIST takes its digits (see data.mnist.load_digits).
+        skip_cuts: leave out windows of clips that straddle a scene cut (off for the standard protocols; the
+            count left out is in the description and in `skipped_for_cuts`).
 
     Raises:
         UsageError: an unknown dataset name or split, bad numbers.
@@ -339,8 +357,15 @@ def open_dataset(
     path = Path(text).expanduser()
     if path.exists():
         if path.is_dir() or path.suffix.lower() not in ARRAY_SUFFIXES:
-            return _open_videos(path, split, context, horizon, channels, size, frame_stride, step, classes, limit)
-        return _open_arrays(path, split, context, horizon, channels, size, step, limit)
+            ds = _open_videos(path, split, context, horizon, channels, size, frame_stride, step, classes, None)
+        else:
+            ds = _open_arrays(path, split, context, horizon, channels, size, step, None)
+        ds.skipped_for_cuts = ds.drop_cut_windows() if skip_cuts else 0
+        if limit is not None:
+            ds.windows = ds.windows[:limit]
+        if not ds.windows:
+            raise InputError(f"{path}: the {split} split holds no windows", "use --split all, or more clips")
+        return ds
     if text == "moving-scenes":
         return _open_moving_scenes(split, context, horizon, channels, size, limit, seed)
     if text in DATASETS:

@@ -10,7 +10,7 @@ Importing this package imports torch; the command line imports it only inside th
 
 from __future__ import annotations
 
-from framecast.models import convlstm, predrnn, vit  # noqa: F401  (importing a family registers it)
+from framecast.models import convlstm, dmvfn, predrnn, vit  # noqa: F401  (importing a family registers it)
 from framecast.models.layers import FramePredictor
 from framecast.models.registry import (
     PRESETS,

@@ -37,11 +37,11 @@ def count_flops(name: str, config: dict[str, Any], *, context: int, horizon: int
     return int(counter.get_total_flops())
 
 
-def _preset_costs(name: str, preset: str) -> dict[str, Any]:
+def _preset_costs(name: str, preset: str, channels: int = 1) -> dict[str, Any]:
     from framecast.models.registry import model_from_config, preset_config
 
     f = FLOPS_FOR
-    built = preset_config(name, preset, channels=f["channels"], height=f["height"], width=f["width"])
+    built = preset_config(name, preset, channels=channels, height=f["height"], width=f["width"])
     config = dataclasses.asdict(built)
     with torch.device("meta"):
         params = count_params(model_from_config(name, config))
@@ -49,13 +49,14 @@ def _preset_costs(name: str, preset: str) -> dict[str, Any]:
     return {"model": name, "preset": preset, "params": params, "flops": flops, "config": config}
 
 
-def catalogue(model: str | None = None, preset: str | None = None) -> dict[str, Any]:
-    """Every model (or `model`) at every preset (or `preset`), with parameters and FLOPs: `framecast models`.
+def catalogue(model: str | None = None, preset: str | None = None, channels: int = 1) -> dict[str, Any]:
+    """Every model (or `model`) at every preset (or `preset`), with parameters and FLOPs, for frames of `channels`
+    (1 grey, 3 RGB): `framecast models`.
 
     Raises:
-        UsageError: an unknown model or preset.
+        UsageError: an unknown model or preset, or channels other than 1 or 3.
     """
-    from framecast.errors import unknown_name
+    from framecast.errors import UsageError, unknown_name
     from framecast.models.registry import PRESETS, list_models, model_summary
 
     names = list_models()
@@ -63,6 +64,12 @@ def catalogue(model: str | None = None, preset: str | None = None) -> dict[str, 
         raise unknown_name("model", model, names)
     if preset is not None and preset not in PRESETS:
         raise unknown_name("preset", preset, list(PRESETS))
+    if channels not in (1, 3):
+        raise UsageError(f"--channels must be 1 (grey) or 3 (RGB), not {channels}", "use --channels 1 or --channels 3")
     chosen = [model] if model else names
-    rows = [_preset_costs(name, p) for name in chosen for p in ([preset] if preset else list(PRESETS))]
-    return {"flops_for": FLOPS_FOR, "summaries": {name: model_summary(name) for name in chosen}, "models": rows}
+    rows = [_preset_costs(name, p, channels) for name in chosen for p in ([preset] if preset else list(PRESETS))]
+    return {
+        "flops_for": {**FLOPS_FOR, "channels": channels},
+        "summaries": {name: model_summary(name) for name in chosen},
+        "models": rows,
+    }

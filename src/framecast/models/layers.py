@@ -88,6 +88,12 @@ def warp(frames: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return top * (1 - wy) + bottom * wy
 
 
+def flow_of(out: torch.Tensor, channels: int) -> torch.Tensor:
+    """The flow in pixels (B, 2, H, W) that a warping head's full-resolution output (B, C + 2, H, W) moves by,
+    detached: what `last_flow` shows (framecast predict --show-flow)."""
+    return (out[:, channels:] * FLOW_SCALE).detach().float()
+
+
 def frame_from_head(out: torch.Tensor, last: torch.Tensor, *, residual: bool, warp_term: bool = False) -> torch.Tensor:
     """The predicted frame from a head's full-resolution output (B, C [+ 2], H, W) and the last frame (B, C, H, W).
 
@@ -430,6 +436,11 @@ class FramePredictor(nn.Module):
         return bool(getattr(self.config, "warp", False))
 
     @property
+    def moves_pixels(self) -> bool:
+        """Whether forwards leave the flow they moved pixels by in `last_flow` (for --show-flow)."""
+        return self.warp
+
+    @property
     def uses_reverse_sampling(self) -> bool:
         """Whether the trainer should anneal `context_teacher_forcing` up to 1 (PredRNN-V2 asks for it in its
         config); the trainer asks this, never which family a model is."""
@@ -450,6 +461,10 @@ class FramePredictor(nn.Module):
         self.config = config
         self.aux_loss: torch.Tensor | None = None
         self.context_prediction: torch.Tensor | None = None
+        #: after a forward of a model that moves pixels: the flow of each predicted frame, (B, horizon, 2, H, W) in
+        #: pixels, from the last context frame (None for other models)
+        self.last_flow: torch.Tensor | None = None
+        self._flows: list[torch.Tensor] | None = None
 
     def forward(
         self,
@@ -540,7 +555,10 @@ class RecurrentPredictor(FramePredictor):
         if not self.residual:
             return torch.sigmoid(out)  # painted: no need to leave the patch domain
         base = anchor if self.warp else x
-        full = frame_from_head(self.patch.inverse(out), self.patch.inverse(base), residual=True, warp_term=self.warp)
+        out_full = self.patch.inverse(out)
+        if self.warp and self._flows is not None:
+            self._flows.append(flow_of(out_full, self.config.channels))
+        full = frame_from_head(out_full, self.patch.inverse(base), residual=True, warp_term=self.warp)
         return self.patch(full)
 
     def step(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:  # pragma: no cover - abstract
@@ -564,6 +582,8 @@ class RecurrentPredictor(FramePredictor):
         self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
         self.aux_loss = None
         self.context_prediction = None
+        self.last_flow = None
+        self._flows = [] if self.warp else None
         batch, frames_in = context.shape[:2]
         device = context.device
 
@@ -601,6 +621,9 @@ class RecurrentPredictor(FramePredictor):
                 pred = self.output(self.head(top).to(x_ctx.dtype), x, anchor)
                 (outputs if t >= frames_in - 1 else context_outputs).append(pred)
         self.finish()
+        if self._flows:
+            self.last_flow = torch.stack(self._flows[-horizon:], 1)  # the future's (reverse sampling adds context's)
+        self._flows = None
         if context_outputs:
             self.context_prediction = self.patch.inverse(torch.stack(context_outputs, 1))  # (B, T-1, C, H, W)
         return self.patch.inverse(torch.stack(outputs, 1))  # (B, horizon, C p², h, w) -> (B, horizon, C, H, W)

@@ -28,6 +28,7 @@ from framecast.models.layers import (
     SpaceToDepth,
     bernoulli_mask,
     check_patch,
+    flow_of,
     frame_from_head,
     head_channels,
     init_head,
@@ -177,6 +178,8 @@ class ViTPredictor(FramePredictor):
             return torch.sigmoid(out)
         # every frame of the block is the last seen frame, changed (and moved, with a warp) by its own amount
         last = frames[:, -1:].expand(-1, f, -1, -1, -1).flatten(0, 1)
+        if self.warp and self._flows is not None:
+            self._flows.append(flow_of(out.flatten(0, 1), self.config.channels).view(b, f, 2, *out.shape[-2:]))
         pred = frame_from_head(out.flatten(0, 1), last, residual=True, warp_term=self.warp)
         return pred.view(b, f, *pred.shape[1:])
 
@@ -192,6 +195,8 @@ class ViTPredictor(FramePredictor):
         self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
         self.aux_loss = None
         self.context_prediction = None
+        self.last_flow = None
+        self._flows = [] if self.warp else None
         cfg = self.config
         frames = context[:, -cfg.context_frames :]
         f = cfg.block_frames
@@ -212,6 +217,9 @@ class ViTPredictor(FramePredictor):
                     feed = truth if teacher_forcing >= 1 else torch.where(mask[:, i * f : (i + 1) * f], truth, block)
                 frames = torch.cat([frames, feed], 1)[:, -cfg.context_frames :]
         out = outputs[0] if blocks == 1 else torch.cat(outputs, 1)
+        if self._flows:
+            self.last_flow = torch.cat(self._flows, 1)[:, :horizon]
+        self._flows = None
         return out[:, :horizon]
 
 

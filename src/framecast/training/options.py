@@ -58,6 +58,7 @@ class TrainOptions:
     frame_stride: int = option(1, "Keep every Nth frame of a video.", min=1)
     classes: list[str] | None = option(None, "Only these class folders of a video folder (PushUps,PullUps).")
     digits: str | None = option(None, "Digits for generated Moving MNIST: idx folder or .npz.")
+    skip_cuts: bool = option(False, "Leave out video windows that straddle a scene cut.")
     context: int = option(10, "Frames seen by the model.", min=1)
     horizon: int = option(10, "Frames to predict.", min=1)
     epochs: int = option(10, "Passes over the training data.", min=1, resumable=True)

@@ -206,7 +206,8 @@ class Trainer:
     def _open_data(self, o: TrainOptions) -> None:
         from framecast.data.registry import DataOptions
 
-        data = DataOptions(o.data, o.channels, tuple(o.size) if o.size else None, o.frame_stride, o.classes, o.digits)
+        size = tuple(o.size) if o.size else None
+        data = DataOptions(o.data, o.channels, size, o.frame_stride, o.classes, o.digits, o.skip_cuts)
         window = {"context": o.context, "horizon": o.horizon}
         self.train_set = data.open("train", limit=o.train_size, seed=o.seed, **window)
         self.val_set = data.open("val", limit=o.val_size, **window)
