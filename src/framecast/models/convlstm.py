@@ -86,7 +86,7 @@ class ConvLSTM(RecurrentPredictor):
             )
             for i in range(config.layers)
         )
-        self.head = nn.Conv2d(config.hidden, head_channels(config) * config.patch**2, 1)
+        self.head = nn.Conv2d(config.hidden, head_channels(config), 1)
         init_head(self.head, residual=config.residual)
 
     def step(self, x: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]] | None):

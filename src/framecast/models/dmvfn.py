@@ -66,7 +66,7 @@ class DMVFNConfig:
     height: int = 64  # frame height it was built (or trained) for; with any_size, any height runs
     width: int = 64  # frame width it was built (or trained) for; with any_size, any width runs
     scales: tuple[int, ...] = (4, 4, 4, 2, 2, 2, 1, 1, 1)  # each block's scale: it sees the frames shrunk by this
-    widths: tuple[int, ...] = (160, 160, 160, 80, 80, 80, 44, 44, 44)  # each block's width (a multiple of 4)
+    widths: tuple[int, ...] = (160, 160, 160, 80, 80, 80, 44, 44, 44)  # each block's width (at least 4)
     side_width: int = 8  # channels of each block's full-resolution branch
     routing: bool = True  # a routing net chooses the blocks per input; False: every block always runs
     routing_width: int = 32  # channels of the routing net's convolutions

@@ -47,9 +47,18 @@ FLOW_SCALE = 4.0
 
 
 def head_channels(config: Any) -> int:
-    """Channels a model's head gives per pixel: the frame's (logits, or a change), plus 2 of flow with a warp."""
+    """Channels a patching model's head gives per patch: the frame's pixels (logits, or a change), C p², plus with a
+    warp 2 of flow. The flow is one vector per patch, upsampled bilinearly to the pixels (see `upsample_flow`):
+    motion is smooth, and a smooth flow field is far quicker to learn than one vector per pixel."""
     check_output_options(config)
-    return config.channels + (2 if getattr(config, "warp", False) else 0)
+    return config.channels * config.patch**2 + (2 if getattr(config, "warp", False) else 0)
+
+
+def upsample_flow(flow: torch.Tensor, patch: int) -> torch.Tensor:
+    """A flow of one vector per patch, (B, 2, h, w), as one per pixel, (B, 2, h p, w p), bilinearly."""
+    if patch == 1:
+        return flow
+    return F.interpolate(flow, scale_factor=patch, mode="bilinear", align_corners=False)
 
 
 def check_output_options(config: Any) -> None:
@@ -555,7 +564,10 @@ class RecurrentPredictor(FramePredictor):
         if not self.residual:
             return torch.sigmoid(out)  # painted: no need to leave the patch domain
         base = anchor if self.warp else x
-        out_full = self.patch.inverse(out)
+        pixels = self.config.channels * self.patch.patch**2
+        out_full = self.patch.inverse(out[:, :pixels])
+        if self.warp:  # the change, then the flow: what frame_from_head reads
+            out_full = torch.cat([out_full, upsample_flow(out[:, pixels:], self.patch.patch)], dim=1)
         if self.warp and self._flows is not None:
             self._flows.append(flow_of(out_full, self.config.channels))
         full = frame_from_head(out_full, self.patch.inverse(base), residual=True, warp_term=self.warp)

@@ -111,7 +111,7 @@ class PredRNN(RecurrentPredictor):
             )
             for i in range(config.layers)
         )
-        self.head = nn.Conv2d(config.hidden, head_channels(config) * config.patch**2, 1)
+        self.head = nn.Conv2d(config.hidden, head_channels(config), 1)
         init_head(self.head, residual=config.residual)
         # Only a model that computes the decoupling loss has the adapter, so no parameter sits outside the loss.
         self.adapter = nn.Conv2d(config.hidden, config.hidden, 1, bias=False) if config.decouple_beta > 0 else None

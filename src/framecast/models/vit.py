@@ -32,6 +32,7 @@ from framecast.models.layers import (
     frame_from_head,
     head_channels,
     init_head,
+    upsample_flow,
 )
 from framecast.models.registry import register_model
 
@@ -150,7 +151,7 @@ class ViTPredictor(FramePredictor):
             for _ in range(config.depth)
         )
         self.norm = nn.LayerNorm(config.dim)
-        self.head = nn.Linear(config.dim, head_channels(config) * config.patch**2)
+        self.head = nn.Linear(config.dim, head_channels(config))
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.space_pos, std=0.02)
         nn.init.trunc_normal_(self.time_pos, std=0.02)
@@ -173,7 +174,11 @@ class ViTPredictor(FramePredictor):
         x = self.head(self.norm(x[:, t:]))  # (B, F, N, C p²): only the queries are decoded
         x = x.reshape(b, f, gh, gw, -1).permute(0, 1, 4, 2, 3)  # (B, F, gh, gw, C p²) -> (B, F, C p², gh, gw)
         # Under autocast the head ran in bf16/fp16; the frames come out in the input's dtype, like the context.
-        out = self.patch.inverse(x).to(frames.dtype)  # (B, F, C [+ 2], H, W)
+        pixels = cfg.channels * cfg.patch**2
+        out = self.patch.inverse(x[:, :, :pixels]).to(frames.dtype)  # (B, F, C, H, W)
+        if self.warp:  # one flow vector per token, upsampled to the pixels: (B, F, C + 2, H, W)
+            flow = upsample_flow(x[:, :, pixels:].flatten(0, 1).to(frames.dtype), cfg.patch)
+            out = torch.cat([out, flow.view(b, f, 2, *out.shape[-2:])], dim=2)
         if not self.residual:
             return torch.sigmoid(out)
         # every frame of the block is the last seen frame, changed (and moved, with a warp) by its own amount
