@@ -40,6 +40,11 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         raise
 
 
+def usual_mode(path: str | os.PathLike[str]) -> None:
+    """Give a file the permissions a new file gets in this process (0666 less the umask)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     """Atomically write `data` to `target`."""
     with atomic_path(target) as tmp:

@@ -42,6 +42,7 @@ def save_weights(model: Any, path: Path, meta: dict[str, Any]) -> None:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
     with _fs.atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, default=str)})
+        _fs.usual_mode(tmp)  # safetensors creates its file private (0600); a checkpoint is as readable as any file
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -117,11 +118,12 @@ def load_checkpoint(path: Path, device: str | Any = "cpu") -> Checkpoint:
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """The config.json of a run ({} when unreadable: a run killed before its first write)."""
+    """The config.json of a run ({} when missing, unreadable or not a JSON object: a damaged file says nothing)."""
     try:
-        return json.loads((run_dir / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError):
         return {}
+    return config if isinstance(config, dict) else {}
 
 
 def list_runs(model: str | None = None) -> list[Path]:
@@ -260,10 +262,14 @@ def find_resumable(ref: str, model: str | None = None) -> Path:
     Raises:
         UsageError: no unfinished run, or no run of that name.
     """
+    from framecast.runfiles import committed, writer_pid
+
     if ref != "latest":
         return resolve_run(ref, model)
     for run in list_runs(model):
-        if read_run_config(run).get("status") in ("running", "interrupted") and (run / "state.pt").is_file():
+        unfinished = read_run_config(run).get("status") in ("running", "interrupted")
+        # a run another process is training right now is not "unfinished": it is busy
+        if unfinished and committed(run) is not None and writer_pid(run) is None:
             return run
     raise UsageError(
         f"no unfinished {model + ' ' if model else ''}run to resume",

@@ -6,11 +6,25 @@ standard library at the top so that `framecast --help` answers at once and never
 
 from __future__ import annotations
 
+import signal
 import sys
 
-import typer
 
-from framecast._version import __version__
+def _terminate(signum, _frame):
+    """SIGTERM (what schedulers, `kill` and service managers send) ends a command as Ctrl-C does: exit 130 and
+    one line, after what can be saved is saved. Installed before anything heavy is imported, so a command
+    terminated while starting up ends the same way."""
+    raise KeyboardInterrupt
+
+
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _terminate)
+
+import typer  # noqa: E402  (after the handler: importing takes a noticeable part of a second)
+
+from framecast._version import __version__  # noqa: E402
+
+COMMANDS = ("download", "eda", "train", "eval", "predict", "compare", "render-gif", "models", "runs", "info")
 
 app = typer.Typer(
     name="framecast",
@@ -95,30 +109,63 @@ def run(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        _output.err().print(f"[bold red]Error:[/] {exc.message}", highlight=False)
-        if exc.hint:
-            _output.err().print(f"[bold]Hint:[/] {exc.hint}", highlight=False)
-        return exc.exit_code
+        return _report(exc.message, exc.hint, exc.exit_code)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        _output.err().print("[bold red]Error:[/] interrupted", highlight=False)
-        return 130
+        return _report("interrupted", None, 130)
     except BrokenPipeError:  # `framecast ... | head`
         return 0
     except Exception as exc:
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # typer's usage errors: bad option, missing arg
-            exc.show(file=sys.stderr)
-            return exc.exit_code
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click's usage errors
+            return _usage_error(exc, args)
+        if isinstance(exc, OSError) and exc.errno is not None and not paths.debug():
+            return _os_error(exc)
         if paths.debug():
             raise
-        _output.err().print(f"[bold red]Error:[/] {type(exc).__name__}: {exc}", highlight=False)
-        _output.err().print(
-            "[bold]Hint:[/] this is a bug in framecast; run again with FRAMECAST_DEBUG=1 for the traceback "
-            "and report it",
-            highlight=False,
+        return _report(
+            f"{type(exc).__name__}: {exc}",
+            "this is a bug in framecast; run again with FRAMECAST_DEBUG=1 for the traceback and report it",
+            1,
         )
-        return 1
+
+
+def _report(message: str, hint: str | None, code: int) -> int:
+    """The error contract: `Error: ...` and `Hint: ...`, the message printed literally (a path holding `[/]` is a
+    path, not markup), and the exit code."""
+    from framecast.cli import _output
+
+    _output.err().print(f"[bold red]Error:[/] {_output.escape(message)}", highlight=False)
+    if hint:
+        _output.err().print(f"[bold]Hint:[/] {_output.escape(hint)}", highlight=False)
+    return code
+
+
+def _usage_error(exc, args: list[str]) -> int:
+    """A bad option or argument (out of range, missing, unknown) in the same two lines as every other error."""
+    command = next((a for a in args if not a.startswith("-")), None)
+    where = f"framecast {command} --help" if command in COMMANDS else "framecast --help"
+    return _report(exc.format_message(), f"see `{where}` for the options and their ranges", exc.exit_code)
+
+
+def _os_error(exc: OSError) -> int:
+    """A file the user named (or the data folder) that cannot be read or written: name it, say what to do."""
+    import errno
+
+    what = f"{exc.filename}" if exc.filename else "a file"
+    reasons = {
+        errno.EACCES: "permission denied",
+        errno.EPERM: "not permitted (is it read-only or immutable?)",
+        errno.EROFS: "the file system is read-only",
+        errno.ENOSPC: "no space left on the device",
+        errno.ENOENT: "no such file or folder",
+    }
+    reason = reasons.get(exc.errno, exc.strerror or str(exc))
+    return _report(
+        f"cannot use {what}: {reason}",
+        "check the path and its permissions, or set FRAMECAST_HOME to a folder you can write",
+        1,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

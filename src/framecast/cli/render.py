@@ -73,7 +73,7 @@ def command(
         size=parse_size(size),
     )
     for note in report["conversions"]:
-        _output.log(f"[yellow]Note:[/] {note}")
+        _output.log(f"Note: {note}")
     if json_out:
         _output.emit_json(report)
     elif quiet:

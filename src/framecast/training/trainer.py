@@ -30,6 +30,7 @@ from framecast._version import __version__
 from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, save_weights, write_json
 from framecast.devices import autocast, environment, pick_device, resolve_precision
 from framecast.errors import FramecastError, UsageError
+from framecast.runfiles import RunLock
 from framecast.training.distributed import DistInfo, ShardSampler, any_rank, broadcast_object, gather_objects
 from framecast.training.options import LR_SCHEDULES, OPTIMIZERS, TrainOptions
 
@@ -40,6 +41,33 @@ class Interrupted(FramecastError):
     """Training stopped by a signal after saving its state (exit 130)."""
 
     exit_code = 130
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    """A committed state.pt, read with weights_only=True; anything else is named as damaged, never unpickled."""
+    from framecast.errors import CheckpointError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types; a pickle payload is refused by weights_only
+        why = "it holds objects other than tensors and plain values" if "weights_only" in str(exc) else "damaged"
+        raise CheckpointError(
+            f"{path} cannot be read: {why}", "the run's saved state is unusable; start a new run"
+        ) from None
+    if not isinstance(state, dict) or not {"optimizer", "epoch", "step", "rng"} <= set(state):
+        raise CheckpointError(f"{path} is not a framecast training state", "start a new run")
+    return state
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    from framecast.errors import CheckpointError
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise CheckpointError(f"{path} is damaged ({type(exc).__name__})", "start a new run") from None
 
 
 def _check_choices(o: TrainOptions) -> None:
@@ -184,6 +212,8 @@ class Trainer:
         if run_dir is None:
             run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
         self.run_dir: Path = run_dir
+        self._lock = RunLock(run_dir).__enter__() if self.dist.main else None  # one writer per run
+        self.resumed = resume
         if resume:
             self._restore(run_dir)
         else:  # teacher-forcing draws differ between ranks, as their data does
@@ -307,52 +337,62 @@ class Trainer:
         self.say(f"starting from the weights of {ckpt.path}")
 
     def _restore(self, run_dir: Path) -> None:
-        from safetensors.torch import load_file
+        """Continue from the generation the run last committed (named in the log), never from half-written files."""
+        from framecast.runfiles import clean_temporaries, publish, require_committed
 
-        state_path = run_dir / "state.pt"
-        weights = run_dir / WEIGHT_FILES[1]
-        if not state_path.is_file() or not weights.is_file():
-            raise UsageError(f"{run_dir} has no saved state to resume from", "start a new run instead")
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        self.module.load_state_dict(load_file(str(weights)))
+        if self.dist.main:
+            clean_temporaries(run_dir)
+        gen = require_committed(run_dir)
+        state = _load_state(gen / "state.pt")
+        self.module.load_state_dict(_load_weights(gen / WEIGHT_FILES[1]))
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.epoch = int(state["epoch"])
-        self.step_in_epoch = int(state["step_in_epoch"])
-        self.step = int(state["step"])
-        self.bad_epochs = int(state.get("bad_epochs", 0))
+        self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
+        self.step, self.bad_epochs = int(state["step"]), int(state.get("bad_epochs", 0))
         self.seconds_before = float(state.get("seconds", 0.0))
         ranks = state["rng"]
         set_rng_state(ranks[min(self.dist.rank, len(ranks) - 1)])
-        config = read_run_config(run_dir)
+        config = read_run_config(gen)
         self.history = config.get("history", [])
         self.best = config.get("best", {}).get("value")
         self.best_epoch = config.get("best", {}).get("epoch")
         self.started = config.get("started", self.started)
+        if self.dist.main:
+            publish(run_dir, gen)  # a kill between a commit and its publishing left older copies beside it
+        self.say(f"resuming from the state committed at step {self.step} (epoch {self.epoch}, {gen.name})")
 
     # ------------------------------------------------------------------------------------------ loop
 
     def fit(self) -> dict[str, Any]:
         """Train until the epochs, max steps or patience run out; return the run's summary."""
-        self._write_run_files()
-        self._session_started = time.perf_counter()
-        with _StopFlag() as stop:
-            try:
-                while self.epoch < self.o.epochs and not self._out_of_steps():
-                    self._train_epoch(stop)
-                    if self.status != "running":
-                        break
-            finally:
-                self.seconds_before = self.train_seconds()
-                self._session_started = None
-        if self.status == "running":
-            self.status = "finished"
-        if self.status in ("finished", "stopped early"):
-            self._write_run_files()
+        try:
+            if not self.resumed:
+                self._commit()  # a run is resumable from its first moment: step 0 is committed
+            self._session_started = time.perf_counter()
+            with _StopFlag() as stop:
+                try:
+                    while self.epoch < self.o.epochs and not self._out_of_steps():
+                        self._train_epoch(stop)
+                        if self.status != "running":
+                            break
+                finally:
+                    self.seconds_before = self.train_seconds()
+                    self._session_started = None
+            if self.status == "running":
+                self.status = "finished"
+            self._commit()
+        finally:
+            self.release()
         return self.summary()
+
+    def release(self) -> None:
+        """Give up the run's writer lock (the end of fit does; a process that dies loses it anyway)."""
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
     def train_seconds(self) -> float:
         """Training time so far: earlier sessions of a resumed run, and this one up to now."""
@@ -406,9 +446,8 @@ class Trainer:
         self._end_epoch(pace, time.perf_counter() - started)
 
     def _stop_for_signal(self, signum: int | None) -> None:
-        self._save_state()
         self.status = "interrupted"
-        self._write_run_files()
+        self._commit()
         name = signal.Signals(signum).name if signum else "a signal on another rank"
         raise Interrupted(
             f"training interrupted by {name} at step {self.step}; state saved in {self.run_dir}",
@@ -430,13 +469,10 @@ class Trainer:
         self.history.append(asdict(record))
         self.epoch += 1
         self.step_in_epoch = 0
-        if improved and self.dist.main:
-            save_weights(self.module, self.run_dir / WEIGHT_FILES[0], self._meta("best"))
-        self._save_state()
         if self.o.patience is not None and self.bad_epochs >= self.o.patience:
             self.status = "stopped early"
             self.say(f"no improvement of val {self.val_metric} for {self.o.patience} epochs: stopping early")
-        self._write_run_files()
+        self._commit(best=improved)
         if self.on_epoch is not None and self.dist.main:
             self.on_epoch(record)
 
@@ -510,12 +546,32 @@ class Trainer:
             "val": self.history[-1]["val"] if self.history else {},
         }
 
-    def _save_state(self) -> None:
-        """last.safetensors + state.pt: everything --resume needs (rank 0 writes; RNG states of every rank)."""
+    def _commit(self, *, best: bool = False) -> None:
+        """Commit this step's state as one unit (see framecast.runfiles): the weights, the optimiser, schedule,
+        scaler and random states of every rank, the history and the config; the best weights too when `best`.
+        Every rank takes part (the random states are gathered); rank 0 writes."""
+        from framecast.runfiles import commit
+
         rngs = gather_objects(rng_state(), self.dist)
         if not self.dist.main:
             return
-        save_weights(self.module, self.run_dir / WEIGHT_FILES[1], self._meta("last"))
+        files = {
+            "last.safetensors": lambda path: save_weights(self.module, path, self._meta("last")),
+            "state.pt": lambda path: self._write_state(path, rngs),
+            "config.json": lambda path: write_json(path, self._config()),
+            "metrics.csv": self._write_csv,
+        }
+        if best:
+            files["best.safetensors"] = lambda path: save_weights(self.module, path, self._meta("best"))
+        commit(self.run_dir, self.step, files, carry=(WEIGHT_FILES[0],))
+        if self.history:
+            with contextlib.suppress(Exception):  # a plot must never cost a run
+                self._write_curves()
+
+    def _write_state(self, path: Path, rngs: list[Any]) -> None:
+        """state.pt: everything --resume needs beyond the weights, read back with weights_only=True."""
+        from framecast import _fs
+
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -527,11 +583,9 @@ class Trainer:
             "seconds": self.train_seconds(),
             "rng": rngs,
         }
-        from framecast import _fs
-
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        _fs.write_bytes(self.run_dir / "state.pt", buffer.getvalue())
+        _fs.write_bytes(path, buffer.getvalue())
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -559,16 +613,7 @@ class Trainer:
             "history": self.history,
         }
 
-    def _write_run_files(self) -> None:
-        if not self.dist.main:
-            return
-        write_json(self.run_dir / "config.json", self._config())
-        if self.history:
-            self._write_csv()
-            with contextlib.suppress(Exception):  # a plot must never cost a run
-                self._write_curves()
-
-    def _write_csv(self) -> None:
+    def _write_csv(self, path: Path) -> None:
         from framecast import _fs
 
         val_keys = sorted({k for h in self.history for k in h["val"]})
@@ -578,7 +623,7 @@ class Trainer:
         writer.writerow(head + [f"val_{k}" for k in val_keys])
         for h in self.history:
             writer.writerow([h[k] for k in head] + [h["val"].get(k, "") for k in val_keys])
-        _fs.write_text(self.run_dir / "metrics.csv", buffer.getvalue())
+        _fs.write_text(path, buffer.getvalue())
 
     def _write_curves(self) -> None:
         import matplotlib
