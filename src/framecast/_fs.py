@@ -71,8 +71,17 @@ def check_writable_output(path: str | os.PathLike[str]) -> Path:
             f"cannot write {path}: the folder {parent} does not exist",
             "create the folder first, or choose another output path",
         )
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write {path}: the folder {parent} is not writable", "choose another output path")
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder", "give a file name, such as out.gif")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise InputError(f"cannot replace {path}: it is read-only", "choose another output path, or make it writable")
+    try:  # a real probe: permissions, a read-only file system or a special folder all show here, before any work
+        fd, probe = tempfile.mkstemp(prefix=".framecast-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: the folder {parent} is not writable ({exc.strerror or exc})",
+            "choose another output path",
+        ) from None
     return path

@@ -58,7 +58,8 @@ class Predictor:
         if array.ndim not in (3, 4):
             raise InputError(f"frames of shape {array.shape} are not (T, H, W) or (T, H, W, C)", "pass a clip")
         grey_input = array.ndim == 3
-        fitted, _ = fit(array[..., None] if grey_input else array, channels=self.spec["channels"], size=self.size)
+        size = None if getattr(self.model.config, "any_size", False) else self.size  # dmvfn runs at any size
+        fitted, _ = fit(array[..., None] if grey_input else array, channels=self.spec["channels"], size=size)
         ctx = context or min(self.spec["context"], len(fitted))
         if len(fitted) < ctx:
             raise InputError(f"{len(fitted)} frames given, but a context of {ctx} was asked for", "give more frames")

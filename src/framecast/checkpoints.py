@@ -279,7 +279,17 @@ def find_resumable(ref: str, model: str | None = None) -> Path:
 
 def run_summaries(model: str | None = None) -> list[dict[str, Any]]:
     """Runs, newest first, then the shipped checkpoints (status "shipped"), which `--model NAME` falls back to:
-    what `framecast runs` lists."""
+    what `framecast runs` lists.
+
+    Raises:
+        UsageError: an unknown model name (as `framecast models --model` refuses it).
+    """
+    if model is not None:
+        from framecast.errors import unknown_name
+        from framecast.models import list_models
+
+        if model not in list_models():
+            raise unknown_name("model", model, tuple(list_models()))
     rows = [_run_row(run) for run in list_runs(model)]
     return rows + [_shipped_row(weights, meta) for weights, meta in shipped_records(model)]
 

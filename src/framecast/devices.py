@@ -73,3 +73,41 @@ def autocast(device: torch.device, precision: str):
     if precision == "fp16":
         return torch.autocast(device_type=device.type, dtype=torch.float16)
     return contextlib.nullcontext()
+
+
+def available_memory(device: torch.device | None = None) -> int | None:
+    """Bytes a new allocation can take: free GPU memory on CUDA, else the system's available memory (Linux's
+    MemAvailable); None when it cannot be told."""
+    if device is not None and device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits(need: int, what: str, *, per_frame: int, frames: int, option: str, device=None) -> None:
+    """Refuse, before allocating, work that cannot fit in memory, and say how much would.
+
+    Args:
+        need: the bytes the work is estimated to take.
+        what: the work, in words ("a horizon of 100000 frames").
+        per_frame: bytes each frame of `option` adds; frames: how many the user asked for.
+        option: the option to lower ("--horizon").
+
+    Raises:
+        UsageError: the estimate is above what is available.
+    """
+    free = available_memory(device)
+    if free is None or need <= free:
+        return
+    fits = max(0, frames - -(-(need - free) // max(per_frame, 1)))
+    raise UsageError(
+        f"{what} needs about {need / 2**30:.1f} GiB of memory, and {free / 2**30:.1f} GiB is available",
+        f"lower {option} (about {fits:,} fit)" + ("" if fits else ", or free memory"),
+    )

@@ -241,6 +241,7 @@ def run_eval(
         log.info("checkpoint: %s (%s)", found.checkpoint.path, found.chosen_by)
     spec = found.checkpoint.spec if found else {}
     ctx, hor = context or spec.get("context", 10), horizon or spec.get("horizon", 10)
+    _check_memory(ctx, hor, batch_size, spec, dev)
     dataset = data.open(split, context=ctx, horizon=hor, limit=limit)
     if found is not None:
         check_spec_matches(spec, dataset, data.data)
@@ -268,6 +269,18 @@ def run_eval(
         "results": scores.results,
         "saved": saved,
     }
+
+
+def _check_memory(context: int, horizon: int, batch: int, spec: dict[str, int], device) -> None:
+    """A batch of sequences, its predictions and their scores, about four float copies of every frame."""
+    from framecast.devices import check_fits
+
+    pixels = spec.get("channels", 1) * spec.get("height", 64) * spec.get("width", 64)
+    per_frame = batch * pixels * 4 * 4
+    check_fits(
+        per_frame * (context + horizon), f"scoring {batch} sequences of {context} + {horizon} frames at a time",
+        per_frame=per_frame, frames=horizon, option="--horizon (or --batch-size)", device=device,
+    )  # fmt: skip
 
 
 def _check_eval_options(model, checkpoint, split: str, baselines) -> None:

@@ -387,6 +387,7 @@ def run_predict(
     spec = ckpt.spec
     _check_model_options(channels, show_flow, ckpt)
     ctx_len, hor = context or spec["context"], horizon or spec["horizon"]
+    _check_memory(spec, hor, scale, dev)
     # every clip is read, and its frames chosen, before anything is predicted or written: a bad clip among many
     # stops the command with nothing half done
     prepared = [_prepare(p, ckpt, ctx_len, hor, start, sequence, budget, keep_repeats) for p in paths_in]
@@ -478,6 +479,20 @@ def fit_warnings(item: _Prepared, ckpt, sequence: int) -> list[str]:
     return warnings
 
 
+def _check_memory(spec: dict[str, int], horizon: int, scale: int | None, device) -> None:
+    """The predicted frames as floats and bytes, and their picture: four rows of upscaled colour tiles."""
+    from framecast.devices import check_fits
+    from framecast.render import default_scale
+
+    h, w, c = spec["height"], spec["width"], spec["channels"]
+    s = scale or default_scale(h, w)
+    per_frame = h * w * c * (4 * 3 + 1) + 4 * (h * s) * (w * s) * 3 * 2
+    check_fits(
+        per_frame * horizon, f"predicting {horizon:,} frames", per_frame=per_frame, frames=horizon,
+        option="--horizon", device=device,
+    )  # fmt: skip
+
+
 def _check_adapt(adapt: str | None, save_adapted: str | None, paths_in: list[Path]):
     from framecast.adapt import Budget
 
@@ -524,7 +539,8 @@ def _prepare(
     to adapt on is refused here, before anything is written."""
     began = time.perf_counter()
     spec = ckpt.spec
-    size = (spec["height"], spec["width"])
+    # a model that runs at any frame size (it pads to its multiple and crops back) predicts the clip as it is
+    size = None if ckpt.config.get("any_size") else (spec["height"], spec["width"])
     if is_dataset_name(path):  # a sample the package makes: predicted from its first frames, truth beside it
         clip = read_sample(
             str(path), sequence=sequence, context=ctx_len, horizon=hor, channels=spec["channels"], size=size

@@ -109,7 +109,7 @@ def run(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        return _report(exc.message, exc.hint, exc.exit_code)
+        return _report(exc.message, exc.hint or _help_hint(args), exc.exit_code)
     except typer.Exit as exc:
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
@@ -141,18 +141,24 @@ def _report(message: str, hint: str | None, code: int) -> int:
     return code
 
 
-def _usage_error(exc, args: list[str]) -> int:
-    """A bad option or argument (out of range, missing, unknown) in the same two lines as every other error."""
+def _help_hint(args: list[str]) -> str:
     command = next((a for a in args if not a.startswith("-")), None)
     where = f"framecast {command} --help" if command in COMMANDS else "framecast --help"
-    return _report(exc.format_message(), f"see `{where}` for the options and their ranges", exc.exit_code)
+    return f"see `{where}` for the options and their ranges"
+
+
+def _usage_error(exc, args: list[str]) -> int:
+    """A bad option or argument (out of range, missing, unknown) in the same two lines as every other error."""
+    return _report(exc.format_message(), _help_hint(args), exc.exit_code)
 
 
 def _os_error(exc: OSError) -> int:
     """A file the user named (or the data folder) that cannot be read or written: name it, say what to do."""
     import errno
+    import re
 
-    what = f"{exc.filename}" if exc.filename else "a file"
+    # a write goes through a temporary name beside its target (.out.gif.k3j2.tmp.gif): name the target
+    what = re.sub(r"/\.([^/]+)\.[^./]+\.tmp[^/]*$", r"/\1", str(exc.filename)) if exc.filename else "a file"
     reasons = {
         errno.EACCES: "permission denied",
         errno.EPERM: "not permitted (is it read-only or immutable?)",

@@ -38,7 +38,7 @@ def command(
             str(r["status"]),
             str(r["data"]),
             frames,
-            str(r["epochs"]),
+            "-" if r["epochs"] is None else str(r["epochs"]),
             f"{best['mse']:.2f}" if "mse" in best else "-",
             f"{best['ssim']:.4f}" if "ssim" in best else "-",
             str(r["updated"] or "-"),

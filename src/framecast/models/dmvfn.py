@@ -24,6 +24,8 @@ average) and clipped to [0, 1], giving each block's probability p_i of running f
   published sampler makes more likely than not; if no block reaches 1/2, the single most probable one runs. The
   published code samples at inference too (and takes the first sample's draw for the whole batch); here the same
   input gives the same frames, whatever else is in its batch. A block none of the batch needs is skipped.
+- Counted on the meta device (`framecast models`), where there are no frames to route, every block runs: the
+  FLOPs shown are an upper bound.
 
 Training loss. After a training forward given the target, `aux_loss` holds the paper's loss: the L1 distance of
 Laplacian pyramids (5 levels) between the target and every block's output (block i < last as if it had run,
@@ -43,7 +45,8 @@ Presets. `base` is the published configuration: widths 160, 160, 160, 80, 80, 80
 (`framecast import dmvfn`). `small` is what a measured CPU probe needed to learn on real clips (widths 80/64/48,
 every block runs): inputs centred on 0, two difference channels (last minus previous frame, and the difference of
 the two warped frames), heads starting at zero and the mask at -3, so that the untrained model is about copy-last
-(95% of the last frame). `tiny` is the same, smaller, with routing on, for tests.
+(95% of the last frame, 5% of the previous). `tiny` is the same, smaller, for tests, with routing on (two of its
+three blocks on average) and heads started at random, so that every parameter has a gradient from the first step.
 """
 
 from __future__ import annotations
@@ -84,10 +87,9 @@ PRESETS = {
         "scales": (4, 2, 1),
         "widths": (16, 12, 8),
         "routing_width": 8,
-        "routing_budget": 1.5,
+        "routing_budget": 2.0,
         "centred": True,
         "differences": True,
-        "zero_head": True,
         "mask_start": -3.0,
     },
     "small": {

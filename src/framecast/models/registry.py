@@ -118,7 +118,10 @@ def check_types(config: Any) -> None:
         if kinds is None:
             continue
         if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
-            raise UsageError(f"option {f.name} of model '{config.name}' must be {f.type}, not {value!r}")
+            raise UsageError(
+                f"option {f.name} of model '{config.name}' must be {f.type}, not {value!r}",
+                f"for example --set {f.name}={getattr(type(config)(), f.name, '')!s}".lower(),
+            )
 
 
 def create_model(
@@ -141,7 +144,19 @@ def create_model(
         UsageError: an unknown model, preset or option, or a frame size the model cannot cut into patches.
     """
     config = preset_config(name, preset, channels=channels, height=height, width=width, **overrides)
-    return _entry(name).cls(config)
+    return _build(name, config)
+
+
+def _build(name: str, config: Any) -> FramePredictor:
+    """The model of a checked config; an option the family refuses gets a hint where to see its options."""
+    try:
+        return _entry(name).cls(config)
+    except UsageError as exc:
+        if exc.hint:
+            raise
+        raise UsageError(
+            exc.message, f"see the options of {name} and their preset values: `framecast models --model {name} --json`"
+        ) from None
 
 
 def model_from_config(name: str, config: dict[str, Any]) -> FramePredictor:
@@ -163,4 +178,4 @@ def model_from_config(name: str, config: dict[str, Any]) -> FramePredictor:
         )
     rebuilt = entry.config_cls(**{**config, "name": name})
     check_types(rebuilt)
-    return entry.cls(rebuilt)
+    return _build(name, rebuilt)

@@ -70,6 +70,24 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is damaged ({type(exc).__name__})", "start a new run") from None
 
 
+#: Floats a training step keeps per pixel of every frame of a batch (inputs, outputs, the activations of a small
+#: model kept for the backward): a generous round figure, to refuse the impossible (a 100,000-frame horizon)
+#: before it is attempted, not to predict the exact peak.
+TRAIN_FLOATS_PER_PIXEL = 64
+
+
+def _check_memory(o: TrainOptions, device: torch.device) -> None:
+    from framecast.devices import check_fits
+
+    h, w = o.size or (64, 64)
+    per_frame = o.batch_size * (o.channels or 1) * h * w * 4 * TRAIN_FLOATS_PER_PIXEL
+    what = f"training on {o.batch_size} sequences of {o.context} + {o.horizon} frames"
+    check_fits(
+        per_frame * (o.context + o.horizon), what, per_frame=per_frame, frames=o.horizon,
+        option="--horizon (or --batch-size)", device=device,
+    )  # fmt: skip
+
+
 def _check_choices(o: TrainOptions) -> None:
     if o.optimizer not in OPTIMIZERS:
         raise UsageError(f"unknown optimizer '{o.optimizer}'", f"choose one of {', '.join(OPTIMIZERS)}")
@@ -236,6 +254,7 @@ class Trainer:
     def _open_data(self, o: TrainOptions) -> None:
         from framecast.data.registry import DataOptions
 
+        _check_memory(o, self.device)
         size = tuple(o.size) if o.size else None
         data = DataOptions(o.data, o.channels, size, o.frame_stride, o.classes, o.digits, o.skip_cuts)
         window = {"context": o.context, "horizon": o.horizon}
