@@ -6,7 +6,10 @@ import typer
 
 from framecast.cli._common import Json, examples
 
-HELP = "Show the version, torch, the device `auto` would pick, where files live and what is cached."
+HELP = (
+    "Show the version, torch, the device `auto` would pick, where files live and what is cached (with the size of "
+    "each downloaded dataset)."
+)
 
 
 def gather() -> dict:
@@ -35,6 +38,11 @@ def gather() -> dict:
         "runs": paths.runs_dir(),
     }
     sizes = {name: paths.tree_size(p) for name, p in places.items() if p is not None and name != "home"}
+    downloads = paths.downloads_dir()
+    # what `framecast download` has cached, one folder per dataset (archives and what they unpacked to)
+    datasets = (
+        {p.name: paths.tree_size(p) for p in sorted(downloads.iterdir()) if p.is_dir()} if downloads.is_dir() else {}
+    )
     return {
         "version": __version__,
         "python": platform.python_version(),
@@ -44,6 +52,7 @@ def gather() -> dict:
         "offline": paths.offline(),
         "paths": {k: (str(v) if v is not None else None) for k, v in places.items()},
         "sizes": sizes,
+        "datasets": datasets,
     }
 
 
@@ -63,6 +72,8 @@ def command(json_out: Json = False) -> None:
         if size is not None:
             shown = f"{shown}  ({_output.fmt_bytes(size)})"
         t.add_row(f"{name} dir", shown)
+    for name, size in info["datasets"].items():
+        t.add_row(f"  dataset {name}", _output.fmt_bytes(size))
     _output.out().print(t)
 
 

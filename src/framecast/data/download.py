@@ -1,8 +1,8 @@
 """Downloading dataset files: mirrors tried in order, resumable, checked, renamed into place only when good.
 
-A file is described by a :class:`FileSpec` (name, md5 or sha256, size when known); :func:`download_files` fetches a
-list of them into a folder from a list of mirror base URLs, and :func:`download_dataset` does it for a named
-dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``. For each file:
+A file is described by a :class:`FileSpec` (name, md5, sha256 or sha1, size when known); :func:`download_files`
+fetches a list of them into a folder from a list of mirror base URLs, and :func:`download_dataset` does it for a
+named dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``. For each file:
 
 - a file already there with the right checksum is kept (unless ``force``);
 - bytes are streamed to ``<name>.part`` and the file is renamed to its own name only after its checksum matches;
@@ -18,6 +18,12 @@ dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``. For each file:
 A download may also be converted once into the file framecast uses (:class:`Conversion`): ``vgg16`` fetches
 torchvision's ``vgg16-397923af.pth`` and keeps its feature layers as ``vgg16-features.safetensors``, for the
 perceptual loss. The conversion is atomic and is skipped while its output is newer than the download.
+
+Archives are unpacked once downloaded (:class:`Unpack`, done by :mod:`framecast.data.archives`): ``kth`` fetches
+KTH's six action zips and unpacks each into its action's folder; ``ucf101`` fetches the official split lists
+(a zip) and ``UCF101.rar``, which needs a system tool (``unrar``, ``unar``, ``7z`` or ``bsdtar``): its absence is
+reported before anything is fetched. A file whose publisher gives no checksum (``UCF101.rar``) says why in its
+spec; it is accepted once complete, its md5 reported, and its archive's own CRCs are tested as it is unpacked.
 
 Only the standard library is used for HTTP, so this module imports nothing heavy (torch is imported only to
 convert).
@@ -40,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framecast import _fs, paths
+from framecast.data import archives
 from framecast.errors import DataError, DownloadError, OfflineError, UsageError, unknown_name
 
 #: Environment variable holding mirror base URLs (comma separated) that replace the built-in ones.
@@ -61,28 +68,38 @@ ProgressCallback = Callable[[str, int, "int | None"], None]
 class FileSpec:
     """One file to fetch: its name on the mirrors and on disk, its checksum, and its size when known.
 
-    Exactly one of `md5` and `sha256` is given (full hex digests): the datasets are checked by the md5 their
-    publishers give, torchvision's weights by the sha256 that torch.hub's release files are named after.
+    Exactly one of `md5`, `sha256` and `sha1` is given (full hex digests): the datasets are checked by the digest
+    their publishers (or the libraries that fetch them) give, torchvision's weights by the sha256 that torch.hub's
+    release files are named after. A file with no published digest at all says why in `unverified` instead (for
+    example that its archive's own CRCs are tested when it is unpacked): it is accepted when complete, and its
+    md5 is reported, not compared.
     """
 
     name: str
     md5: str | None
     size: int | None = None
     sha256: str | None = None
+    sha1: str | None = None
+    unverified: str | None = None  # why there is no digest to check (None: there is one)
 
     def __post_init__(self) -> None:
-        if (self.md5 is None) == (self.sha256 is None):
-            raise ValueError(f"FileSpec {self.name}: give exactly one of md5 and sha256")
+        given = sum(d is not None for d in (self.md5, self.sha256, self.sha1))
+        if given > 1 or (given == 0 and not self.unverified) or (given == 1 and self.unverified):
+            raise ValueError(
+                f"FileSpec {self.name}: give exactly one of md5, sha256 and sha1, or none and say why (unverified)"
+            )
 
     @property
     def algorithm(self) -> str:
-        """``md5`` or ``sha256``: how the file is checked."""
-        return "md5" if self.md5 is not None else "sha256"
+        """``md5``, ``sha256`` or ``sha1``: how the file is checked (an unverified file's md5 is only reported)."""
+        if self.sha256 is not None:
+            return "sha256"
+        return "sha1" if self.sha1 is not None else "md5"
 
     @property
-    def digest(self) -> str:
-        """The expected hex digest."""
-        return self.md5 if self.md5 is not None else str(self.sha256)
+    def digest(self) -> str | None:
+        """The expected hex digest (None for an unverified file)."""
+        return self.md5 or self.sha256 or self.sha1
 
 
 @dataclass(frozen=True)
@@ -95,19 +112,29 @@ class Conversion:
 
 
 @dataclass(frozen=True)
+class Unpack:
+    """An archive of a dataset to unpack once downloaded (see data.archives), and where its contents go."""
+
+    archive: str  # the name of a downloaded file of the dataset (.zip or .rar)
+    into: str = "."  # a folder relative to the dataset's folder
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset that `framecast download` knows: its files, the mirrors that serve them in order, a conversion."""
+    """A dataset that `framecast download` knows: its files, the mirrors that serve them in order, a conversion,
+    the archives to unpack."""
 
     name: str
     description: str
     files: tuple[FileSpec, ...]
     mirrors: tuple[str, ...]
     conversion: Conversion | None = None
+    unpack: tuple[Unpack, ...] = ()
 
 
 @dataclass(frozen=True)
 class Downloaded:
-    """What became of one file; its digest by the algorithm of its spec (the other one is None)."""
+    """What became of one file; its digest by the algorithm of its spec (the others are None)."""
 
     name: str
     path: Path
@@ -117,11 +144,28 @@ class Downloaded:
     url: str | None  # where it came from; None when skipped
     resumed_from: int = 0  # bytes of an earlier partial download that were kept
     sha256: str | None = None
+    sha1: str | None = None
+    verified: bool = True  # False: no published digest to compare (see FileSpec.unverified)
+
+    @property
+    def algorithm(self) -> str:
+        return "sha256" if self.sha256 else "sha1" if self.sha1 else "md5"
 
 
 def _downloaded(spec: FileSpec, path: Path, digest: str, url: str | None, resumed_from: int = 0) -> Downloaded:
-    md5, sha256 = (digest, None) if spec.algorithm == "md5" else (None, digest)
-    return Downloaded(spec.name, path, path.stat().st_size, md5, url is None, url, resumed_from, sha256)
+    digests = {"md5": None, "sha256": None, "sha1": None, spec.algorithm: digest}
+    return Downloaded(
+        spec.name,
+        path,
+        path.stat().st_size,
+        digests["md5"],
+        url is None,
+        url,
+        resumed_from,
+        digests["sha256"],
+        digests["sha1"],
+        spec.digest is not None,
+    )
 
 
 def _convert_vgg16(source: Path, target: Path) -> None:
@@ -182,6 +226,71 @@ DATASETS: dict[str, DatasetSpec] = {
         mirrors=("https://download.pytorch.org/models/",),
         conversion=Conversion("vgg16-397923af.pth", "vgg16-features.safetensors", _convert_vgg16),
     ),
+    "fmnist": DatasetSpec(
+        name="fmnist",
+        description="Fashion-MNIST, the four idx files (about 31 MB): the items of moving-fmnist",
+        # md5s and sizes as zalandoresearch/fashion-mnist's README publishes them (torchvision checks the same)
+        files=(
+            FileSpec("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
+            FileSpec("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29_515),
+            FileSpec("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4_422_102),
+            FileSpec("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5_148),
+        ),
+        mirrors=(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ),
+    ),
+    "kth": DatasetSpec(
+        name="kth",
+        description="KTH human actions, six zip archives of grey 160x120 AVI clips, 25 persons x 4 scenarios",
+        # KTH publishes no checksums; these sha1s are the ones the vipy library (visym/vipy,
+        # vipy/dataset/kthactions.py) checks the same six archives against
+        files=tuple(
+            FileSpec(f"{action}.zip", None, sha1=sha1)
+            for action, sha1 in (
+                ("walking", "a3e81537271a0ab4576591774baa38c2d97b7e3a"),
+                ("jogging", "21943bdbcef9dad106db0d74661e49eaeaa15a25"),
+                ("running", "da83bb313edfd4455fffdda6263696fa10d43c6f"),
+                ("boxing", "adb36ed9c29c846d44d2ba15f348bd115c951bbd"),
+                ("handwaving", "0792f7cd69f7f895a205c08ac212ddaa7177e370"),
+                ("handclapping", "d3b81261aa822ef63d0d1523f945bfaff27814d2"),
+            )
+        ),
+        mirrors=(
+            "https://www.csc.kth.se/cvap/actions/",
+            "http://www.csc.kth.se/cvap/actions/",
+            "http://www.nada.kth.se/cvap/actions/",
+        ),
+        unpack=tuple(
+            Unpack(f"{action}.zip", action)
+            for action in ("walking", "jogging", "running", "boxing", "handwaving", "handclapping")
+        ),
+    ),
+    "ucf101": DatasetSpec(
+        name="ucf101",
+        description="UCF101 action videos, UCF101.rar (about 6.5 GB; unpacking needs unrar, unar, 7z or bsdtar) "
+        "and the official train/test split lists",
+        files=(
+            # sha256 and size as tensorflow/datasets pins them (tensorflow_datasets/url_checksums/ucf101.txt)
+            FileSpec(
+                "UCF101TrainTestSplits-RecognitionTask.zip",
+                None,
+                113_943,
+                sha256="5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27",
+            ),
+            FileSpec(
+                "UCF101.rar",
+                None,
+                unverified="UCF publishes no checksum for UCF101.rar; the archive's CRCs are tested as it is unpacked",
+            ),
+        ),
+        mirrors=(
+            "https://www.crcv.ucf.edu/data/UCF101/",
+            "https://www.crcv.ucf.edu/datasets/human-actions/ucf101/",
+        ),
+        unpack=(Unpack("UCF101TrainTestSplits-RecognitionTask.zip"), Unpack("UCF101.rar")),
+    ),
 }
 
 
@@ -227,6 +336,15 @@ def file_digest(path: Path, algorithm: str = "md5") -> str:
 def file_md5(path: Path) -> str:
     """The md5 of a file, read in chunks."""
     return file_digest(path, "md5")
+
+
+def _human(n: float) -> str:
+    """Bytes as a short figure for people (6.5 GB)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def _url(base: str, name: str) -> str:
@@ -286,7 +404,7 @@ def _fetch_once(
     *,
     timeout: float,
     progress: ProgressCallback | None,
-    announce: Callable[[str], None] | None,
+    announce: Callable[[str, int | None], None] | None,
 ) -> None:
     """One request: continue `part` from its current size (or start it), until the server stops sending.
 
@@ -312,7 +430,7 @@ def _fetch_once(
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else spec.size
         if announce is not None:
-            announce(url)
+            announce(url, total)
         if total is not None:
             _check_space(part.parent, total - offset, spec.name)
         done = offset
@@ -369,11 +487,14 @@ def _fetch(
     def size() -> int:
         return part.stat().st_size if part.exists() else 0
 
-    def announce(url: str) -> None:
+    def announce(url: str, total: int | None) -> None:
         if notify is not None:
             have = size()
+            of = f" ({_human(total)})" if total else ""  # the size is known before the bytes flow: say it
             notify(
-                f"resuming {spec.name} at byte {have:,} from {url}" if have else f"downloading {spec.name} from {url}"
+                f"resuming {spec.name}{of} at byte {have:,} from {url}"
+                if have
+                else f"downloading {spec.name}{of} from {url}"
             )
 
     for base in mirrors:
@@ -418,7 +539,7 @@ def _fetch(
                 time.sleep(backoff * tries_without_progress)
                 continue
             got = file_digest(part, spec.algorithm)
-            if got == spec.digest:
+            if spec.digest is None or got == spec.digest:  # unverified: complete is all that can be known
                 os.replace(part, target)
                 if failures and notify is not None:
                     notify(f"{spec.name}: fetched from {url} after " + "; ".join(failures))
@@ -488,6 +609,11 @@ def download_files(
         elif target.is_file():
             if spec.size is not None and target.stat().st_size != spec.size:
                 problem = f"has {target.stat().st_size:,} bytes, expected {spec.size:,}"
+            elif spec.digest is None:  # nothing to compare: it was renamed into place only once complete
+                if target.stat().st_size:
+                    results[spec.name] = _downloaded(spec, target, file_digest(target, spec.algorithm), None)
+                    continue
+                problem = "is empty"
             else:
                 got = file_digest(target, spec.algorithm)
                 if got == spec.digest:
@@ -530,9 +656,12 @@ def download_dataset(
 ) -> list[Downloaded]:
     """Fetch a dataset of :data:`DATASETS` into ``paths.dataset_dir(name)``, and make its converted file if it has one.
 
+    Archives of the dataset (:class:`Unpack`) are unpacked after the download, once (see data.archives); a RAR
+    archive needs a system tool, checked before anything is fetched.
+
     Args:
-        name: ``mnist``, ``moving-mnist`` or ``vgg16``.
-        force: fetch again even when the files are present and good (and convert again).
+        name: a name of :data:`DATASETS` (``mnist``, ``moving-mnist``, ``vgg16``, ``fmnist``, ``kth``, ``ucf101``).
+        force: fetch again even when the files are present and good (and convert and unpack again).
         mirrors: base URLs to use instead of FRAMECAST_MIRROR or the dataset's own mirrors.
         timeout: seconds to wait to connect and for each read.
         progress: see :func:`download_files`.
@@ -545,9 +674,15 @@ def download_dataset(
         UsageError: for an unknown dataset name or a bad FRAMECAST_MIRROR.
         OfflineError, DataError, DownloadError: see :func:`download_files`.
         DataError, CheckpointError: the conversion refused or could not read the downloaded file.
+        MissingToolError: a RAR archive is to be unpacked and no tool for it is installed (nothing is fetched).
+        DataError: an archive is damaged.
     """
     spec = dataset_spec(name)
     bases = list(mirrors) if mirrors is not None else (mirrors_from_env() or list(spec.mirrors))
+    folder = paths.dataset_dir(spec.name)
+    for step in spec.unpack:  # a missing RAR tool is said before gigabytes are fetched for nothing
+        if force or not archives.is_unpacked(folder / step.archive):
+            archives.require_tool(step.archive)
     files = download_files(
         spec.files,
         paths.dataset_dir(spec.name),
@@ -559,7 +694,31 @@ def download_dataset(
     )
     if spec.conversion is not None:
         convert_download(spec, force=force, notify=notify)
+    for step in spec.unpack:
+        if force or not archives.is_unpacked(folder / step.archive):
+            archives.unpack(
+                folder / step.archive,
+                folder / step.into,
+                redo_hint=f"delete {folder / step.archive} and run `framecast download {spec.name}` again",
+                notify=notify,
+            )
     return files
+
+
+def unpacked_paths(spec: DatasetSpec) -> list[Path]:
+    """What the archives of a dataset were unpacked to: each archive's folder, or its entries when it was unpacked
+    into the dataset's own folder. Empty for a dataset without archives, or before they are unpacked."""
+    folder = paths.dataset_dir(spec.name)
+    found: list[Path] = []
+    for step in spec.unpack:
+        stamp = archives.read_stamp(folder / step.archive)
+        if stamp is None:
+            continue
+        if step.into not in ("", "."):
+            found.append(folder / step.into)
+        else:
+            found.extend(folder / entry for entry in stamp.get("entries", []))
+    return found
 
 
 def converted_path(spec: DatasetSpec) -> Path | None:

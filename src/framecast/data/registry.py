@@ -12,6 +12,12 @@ Names:
     ``moving-scenes``: natural motion generated on the fly from the photographs scikit-image installs (see
     data.scenes): camera pans, zooms and shakes, cut-outs moving over a background, at any frame size, grey or
     RGB. Train, validation and test scenes come from disjoint photos; validation and test are fixed (set seeds).
+    ``moving-fmnist``: Moving MNIST's generator fed Fashion-MNIST items (``framecast download fmnist``), split as
+    moving-mnist's digits are; ``test`` is ``fmnist_test_seq.npy`` when the user has placed it (see data.fashion).
+    ``kth``: KTH's clips (``framecast download kth``), split by person: 1-14 train, 15-16 val, 17-25 test
+    (data.kth); ``classes`` picks actions.
+    ``ucf101``: UCF101's clips (``framecast download ucf101``), split by the official split 1, validation held
+    out of training by group (data.ucf101); ``classes`` picks classes.
 Paths:
     a folder of videos (searched recursively), one video, or a ``.npy``/``.npz`` array of sequences. Their clips
     are cut into windows of context + horizon frames; splits divide whole clips (whole files of a folder), so
@@ -34,7 +40,7 @@ from framecast import paths
 from framecast.errors import InputError, UsageError, unknown_name
 from framecast.media import ARRAY_SUFFIXES
 
-DATASETS = ("moving-mnist", "moving-mnist-standard", "moving-scenes")
+DATASETS = ("moving-mnist", "moving-mnist-standard", "moving-scenes", "moving-fmnist", "kth", "ucf101")
 SPLITS = ("train", "val", "test", "all")
 
 #: Sequences in an epoch of generated training data, and in the fixed validation and test sets. The test size
@@ -257,8 +263,10 @@ def content_of_data(data: str | Path) -> str | None:
     text = str(data)
     if text.startswith("moving-mnist"):
         return "digits"
-    if text == "moving-scenes":
+    if text in ("moving-scenes", "kth", "ucf101"):
         return "natural"
+    if text == "moving-fmnist":
+        return "digits"  # Moving MNIST-like objects on black
     path = Path(text).expanduser()
     if path.exists() and (path.is_dir() or path.suffix.lower() not in ARRAY_SUFFIXES):
         return "natural"  # videos
@@ -368,6 +376,12 @@ def open_dataset(
         return ds
     if text == "moving-scenes":
         return _open_moving_scenes(split, context, horizon, channels, size, limit, seed)
+    if text in ("kth", "ucf101"):
+        return _open_named_videos(
+            text, split, context, horizon, channels, size, frame_stride, step, classes, limit, skip_cuts
+        )
+    if text == "moving-fmnist":
+        return _open_moving_fmnist(split, context, horizon, channels, size, limit, seed)
     if text in DATASETS:
         return _open_moving_mnist(text, split, context, horizon, channels, size, limit, seed, digits)
     if "/" in text or "\\" in text or path.suffix:
@@ -429,6 +443,83 @@ def _open_moving_mnist(name, split, context, horizon, channels, size, limit, see
         f"from {source.split(split).shape[0]:,} {split} digits of the {source.source}"
     )
     return GeneratedMovingMNIST(source.split(split), length=length, spec=spec, seed=split_seed, description=description)
+
+
+def _open_moving_fmnist(split, context, horizon, channels, size, limit, seed) -> SequenceDataset:
+    from framecast.data import fashion
+
+    standard = fashion.standard_test_file()
+    if split in ("test", "all") and standard is not None:
+        n, t, h, w, _ = fashion.open_test_file(str(standard)).shape
+        windows = _windows([t] * n, context + horizon, context + horizon, "all", str(standard))[:limit]
+        return ClipWindows(
+            functools.partial(fashion.open_test_file, str(standard)),
+            windows,
+            spec=_spec(channels, size, 1, (h, w), context, horizon, "digits"),
+            description=f"standard Moving Fashion-MNIST test set ({standard.name}, {n} sequences)",
+            source_channels=1,
+            source_size=(h, w),
+        )
+    split = "test" if split == "all" else split
+    items = fashion.load_items()
+    spec = _spec(channels, size, 1, (64, 64), context, horizon, "digits")
+    length = _generated_length(limit, split, MOVING_MNIST_SIZES)
+    split_seed = seed if split == "train" else FIXED_SEEDS[split]
+    what = "fresh each epoch" if split == "train" else "fixed"
+    description = (
+        f"generated Moving Fashion-MNIST, {split} split: {length} sequences ({what}, seed {split_seed}) "
+        f"from {items.split(split).shape[0]:,} {split} items of the {items.source}"
+    )
+    return GeneratedMovingMNIST(items.split(split), length=length, spec=spec, seed=split_seed, description=description)
+
+
+def _named_video_files(name: str, split: str, classes: list[str] | None) -> tuple[list[Path], str]:
+    """The clips of a split of a named video dataset, and a line saying what they are."""
+    if name == "kth":
+        from framecast.data import kth
+
+        clips = kth.clips_for(split, classes)
+        return [c.path for c in clips], kth.describe(split, clips)
+    from framecast.data import ucf101
+
+    chosen = ucf101.split_files(split, classes)
+    return chosen.files, chosen.description
+
+
+def _open_named_videos(name, split, context, horizon, channels, size, frame_stride, step, classes, limit, skip_cuts):
+    """KTH or UCF101: the split is decided by the dataset's protocol, then clips are windows as any video's."""
+    from framecast.data.videos import load_clip
+
+    files, what = _named_video_files(name, split, classes)
+    channels, size, frames = channels or 1, size or (64, 64), context + horizon
+    lengths: list[int] = []
+    for f in files:  # decoded once each (then cached); with a limit, only as many clips as it needs
+        lengths.append(len(load_clip(f, channels=channels, size=size, frame_stride=frame_stride)))
+        whole = sum((n - frames) // step + 1 for n in lengths if n >= frames)
+        if limit is not None and not skip_cuts and whole >= limit:
+            break
+    files = files[: len(lengths)]
+    if not files:
+        raise InputError(f"{name}: the {split} split holds no clips", "pick other --classes, or --split all")
+    windows = _windows(lengths, frames, step, "all", name)
+    spec = DataSpec(channels, size[0], size[1], context, horizon, content="natural")
+    names = [str(f) for f in files]
+    loader = functools.partial(_open_video_clips, name, channels, size, frame_stride, names)
+    description = f"{what}; {sum(lengths)} frames at {size[0]}x{size[1]}x{channels}, {len(windows)} windows"
+    ds = ClipWindows(
+        loader,
+        windows,
+        spec=spec,
+        description=description,
+        source_channels=channels,
+        source_size=size,
+        clip_names=names,
+    )
+    ds.skipped_for_cuts = ds.drop_cut_windows() if skip_cuts else 0
+    ds.windows = ds.windows[:limit]
+    if not ds.windows:
+        raise InputError(f"{name}: the {split} split holds no windows", "use shorter --context/--horizon")
+    return ds
 
 
 def _open_arrays(path: Path, split, context, horizon, channels, size, step, limit) -> ClipWindows:
