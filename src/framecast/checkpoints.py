@@ -267,9 +267,11 @@ def find_resumable(ref: str, model: str | None = None) -> Path:
     if ref != "latest":
         return resolve_run(ref, model)
     for run in list_runs(model):
-        unfinished = read_run_config(run).get("status") in ("running", "interrupted")
+        config = read_run_config(run)
+        unfinished = config.get("status") in ("running", "interrupted")
+        resumable = committed(run) is not None or isinstance(config.get("options"), dict)
         # a run another process is training right now is not "unfinished": it is busy
-        if unfinished and committed(run) is not None and writer_pid(run) is None:
+        if unfinished and resumable and writer_pid(run) is None:
             return run
     raise UsageError(
         f"no unfinished {model + ' ' if model else ''}run to resume",

@@ -9,11 +9,19 @@ from __future__ import annotations
 import signal
 import sys
 
+_running = False
+
 
 def _terminate(signum, _frame):
     """SIGTERM (what schedulers, `kill` and service managers send) ends a command as Ctrl-C does: exit 130 and
     one line, after what can be saved is saved. Installed before anything heavy is imported, so a command
-    terminated while starting up ends the same way."""
+    terminated while starting up ends the same way (there is nothing to save yet: it ends at once)."""
+    if not _running:
+        import os
+
+        sys.stderr.write("Error: interrupted\n")
+        sys.stderr.flush()
+        os._exit(130)
     raise KeyboardInterrupt
 
 
@@ -70,9 +78,10 @@ def _register() -> None:
         render,
         runs,
         train,
+        ui,
     )
 
-    for module in (download, eda, train, evaluate, predict, compare, render, import_, models, runs, info):
+    for module in (download, eda, train, evaluate, predict, compare, render, import_, models, runs, info, ui):
         module.register(app)
 
 
@@ -99,10 +108,14 @@ def run(argv: list[str] | None = None) -> int:
     from framecast.cli import _output
     from framecast.errors import FramecastError
 
+    global _running
     args = _optional_value(sys.argv[1:] if argv is None else list(argv), "--resume", "latest")
     _output.install_log_handler()
+    _running = True
     try:
         result = app(args=args, prog_name="framecast", standalone_mode=False)
+        if result == 130:  # typer turns a Ctrl-C (or our SIGTERM) inside a command into a return of 130
+            return _report("interrupted", None, 130)
         return int(result) if isinstance(result, int) else 0
     except FramecastError as exc:
         if paths.debug():
@@ -111,6 +124,8 @@ def run(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         return _report(exc.message, exc.hint or _help_hint(args), exc.exit_code)
     except typer.Exit as exc:
+        if exc.exit_code == 130:  # typer turns a Ctrl-C (or our SIGTERM) inside a command into Exit(130)
+            return _report("interrupted", None, 130)
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         return _report("interrupted", None, 130)

@@ -30,7 +30,7 @@ from framecast._version import __version__
 from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, save_weights, write_json
 from framecast.devices import autocast, environment, pick_device, resolve_precision
 from framecast.errors import FramecastError, UsageError
-from framecast.runfiles import RunLock
+from framecast.runfiles import RunLock, clean_temporaries
 from framecast.training.distributed import DistInfo, ShardSampler, any_rank, broadcast_object, gather_objects
 from framecast.training.options import LR_SCHEDULES, OPTIMIZERS, TrainOptions
 
@@ -231,11 +231,25 @@ class Trainer:
             run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
         self.run_dir: Path = run_dir
         self._lock = RunLock(run_dir).__enter__() if self.dist.main else None  # one writer per run
+        if self._lock is not None:
+            clean_temporaries(run_dir)  # what killed writes left: with the lock held, nobody else is writing
+        if resume and not self._has_commit(run_dir):
+            # killed before its first commit: not one step was trained, and a fresh start from the same options
+            # and seed is exactly the run that was begun
+            self.say(f"{run_dir} was stopped before its first step: starting it from the beginning")
+            resume = False
         self.resumed = resume
+        if not resume and self.dist.main:
+            write_json(run_dir / "config.json", self._config())  # its options, from the first moment
         if resume:
             self._restore(run_dir)
         else:  # teacher-forcing draws differ between ranks, as their data does
             seed_everything(options.seed + 7919 * self.dist.rank)
+
+    def _has_commit(self, run_dir: Path) -> bool:
+        from framecast.runfiles import committed
+
+        return broadcast_object(committed(run_dir) is not None if self.dist.main else None, self.dist)
 
     def say(self, message: str) -> None:
         """A line for a person, from rank 0 only."""
@@ -357,10 +371,8 @@ class Trainer:
 
     def _restore(self, run_dir: Path) -> None:
         """Continue from the generation the run last committed (named in the log), never from half-written files."""
-        from framecast.runfiles import clean_temporaries, publish, require_committed
+        from framecast.runfiles import publish, require_committed
 
-        if self.dist.main:
-            clean_temporaries(run_dir)
         gen = require_committed(run_dir)
         state = _load_state(gen / "state.pt")
         self.module.load_state_dict(_load_weights(gen / WEIGHT_FILES[1]))
