@@ -60,7 +60,10 @@ def train_command(options: dict) -> str:
     """The `framecast train` command a run's recorded options stand for (defaults left out)."""
     from framecast.training.options import TrainOptions
 
+    from framecast.data.registry import default_window
+
     defaults = {f.name: f.default for f in fields(TrainOptions) if f.default is not MISSING}
+    defaults["context"], defaults["horizon"] = default_window(options.get("data", "moving-mnist"))
     parts = ["framecast train", f"--model {options['model']}", f"--preset {options['preset']}"]
     for key, value in options.items():
         if key in ("model", "preset") or key in NOT_FLAGS or value == defaults.get(key) or value is None:

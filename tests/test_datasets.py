@@ -286,7 +286,7 @@ def test_kth_without_a_download_says_how_to_get_it() -> None:
 
 @needs_clips
 def test_eda_kth(kth_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["eda", "kth", "--context", "10", "--horizon", "20", "--out", str(tmp_path / "eda"), "--json"]
+    args = ["eda", "kth", "--out", str(tmp_path / "eda"), "--json"]  # KTH's protocol, 10 -> 20, by default
     report = _json(run_here(capsys, *args))
     assert report["split"] == "train" and report["spec"]["context"] == 10 and report["spec"]["horizon"] == 20
     assert report["stats"]["sequences"] == 8 and report["stats"]["height"] == 64
@@ -494,7 +494,7 @@ def test_ucf101_without_a_download_says_how_to_get_it(capsys: pytest.CaptureFixt
 
 @needs_clips
 def test_eda_ucf101_classes(ucf_installed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["eda", "ucf101", "--classes", "PushUps,PullUps", "--context", "30", "--horizon", "15"]
+    args = ["eda", "ucf101", "--classes", "PushUps,PullUps"]  # UCF101's 30 -> 15 by default
     report = _json(run_here(capsys, *args, "--out", str(tmp_path / "eda"), "--json"))
     assert report["stats"]["sequences"] == 4 and report["spec"]["context"] == 30 and report["spec"]["horizon"] == 15
     assert "PushUps, PullUps" in report["description"]

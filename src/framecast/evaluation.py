@@ -240,7 +240,10 @@ def run_eval(
     if found is not None:
         log.info("checkpoint: %s (%s)", found.checkpoint.path, found.chosen_by)
     spec = found.checkpoint.spec if found else {}
-    ctx, hor = context or spec.get("context", 10), horizon or spec.get("horizon", 10)
+    from framecast.data.registry import default_window
+
+    window = default_window(data.data)
+    ctx, hor = context or spec.get("context", window[0]), horizon or spec.get("horizon", window[1])
     _check_memory(ctx, hor, batch_size, spec, dev)
     dataset = data.open(split, context=ctx, horizon=hor, limit=limit)
     if found is not None:

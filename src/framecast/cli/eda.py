@@ -58,9 +58,10 @@ def command(
     quiet: Quiet = False,
 ) -> None:
     from framecast.cli import _output
-    from framecast.data.registry import DataOptions
+    from framecast.data.registry import DataOptions, default_window
     from framecast.eda import run_eda
 
+    window = default_window(data)
     options = DataOptions(data, channels, parse_size(size), frame_stride, parse_classes(classes))
     with _output.progress() as bar:
         task = bar.add_task("Exploring", total=None)
@@ -69,8 +70,8 @@ def command(
             out=out,
             split=split,
             limit=limit,
-            context=context or 10,
-            horizon=horizon or 10,
+            context=context or window[0],
+            horizon=horizon or window[1],
             seed=seed,
             samples=samples,
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),

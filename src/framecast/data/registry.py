@@ -258,6 +258,14 @@ def _open_video_clips(path: str, channels: int, size: tuple[int, int], frame_str
     return [load_clip(Path(f), channels=channels, size=size, frame_stride=frame_stride) for f in files]
 
 
+def default_window(data: str | Path) -> tuple[int, int]:
+    """The context and horizon frames of a dataset's standard protocol: KTH 10 -> 20, UCF101 30 -> 15, else
+    10 -> 10 (Moving MNIST's)."""
+    from framecast.data import kth, ucf101
+
+    return {"kth": (kth.CONTEXT, kth.HORIZON), "ucf101": (ucf101.CONTEXT, ucf101.HORIZON)}.get(str(data), (10, 10))
+
+
 def content_of_data(data: str | Path) -> str | None:
     """What a dataset shows, known from its name alone: "digits", "natural", or None (an array: look at it)."""
     text = str(data)

@@ -59,8 +59,10 @@ class TrainOptions:
     classes: list[str] | None = option(None, "Only these class folders of a video folder (PushUps,PullUps).")
     digits: str | None = option(None, "Digits for generated Moving MNIST: idx folder or .npz.")
     skip_cuts: bool = option(False, "Leave out video windows that straddle a scene cut.")
-    context: int = option(10, "Frames seen by the model.", min=1)
-    horizon: int = option(10, "Frames to predict.", min=1)
+    context: int | None = option(None, "Frames seen by the model (default: the data's protocol, 10; ucf101 30).", min=1)
+    horizon: int | None = option(
+        None, "Frames to predict (default: the data's protocol, 10; kth 20, ucf101 15).", min=1
+    )
     epochs: int = option(10, "Passes over the training data.", min=1, resumable=True)
     max_steps: int | None = option(None, "Stop after this many optimiser steps in all.", min=1, resumable=True)
     train_size: int | None = option(None, "Training sequences per epoch (generated data: 10,000).", min=1)

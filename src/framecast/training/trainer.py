@@ -217,6 +217,11 @@ class Trainer:
         from framecast.training.losses import Loss
 
         self.o = options
+        if options.context is None or options.horizon is None:  # the data's own protocol (kth: 10 -> 20)
+            from framecast.data.registry import default_window
+
+            context, horizon = default_window(options.data)
+            options.context, options.horizon = options.context or context, options.horizon or horizon
         self.dist = dist or DistInfo()
         self.on_step = on_step
         self.on_epoch = on_epoch
