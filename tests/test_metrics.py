@@ -202,3 +202,13 @@ def test_torch_thread_count_is_left_as_it_was() -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_accuracy_is_the_share_of_pixels_on_the_same_side_of_one_half() -> None:
+    truth = torch.zeros(1, 2, 1, 4, 4)
+    truth[..., :2, :] = 1.0  # the top half on
+    pred = torch.full_like(truth, 0.4)  # everything off
+    pred[:, 1, :, :1, :] = 0.9  # the second frame gets the first row right
+    acc = frame_metrics(pred, truth, ("accuracy",))["accuracy"]
+    assert acc.tolist() == [[0.5, 0.75]]
+    assert frame_metrics(truth, truth, ("accuracy",))["accuracy"].eq(1).all()

@@ -94,7 +94,7 @@ def command(
     out = _output.out()
     t = _output.table(
         f"{report['sequences']} sequences, {report['context']} -> {report['horizon']} frames, on {report['device']}",
-        ["model", "MSE", "MAE", "PSNR", "SSIM", "params", "GFLOPs", "ms", "memory"],
+        ["model", "MSE", "MAE", "PSNR", "SSIM", "accuracy", "params", "GFLOPs", "ms", "memory"],
     )
     for row in report["rows"]:
         m = row["metrics"]
@@ -105,6 +105,7 @@ def command(
             f"{m['mae']:.1f}",
             f"{m['psnr']:.2f}",
             f"{m['ssim']:.4f}",
+            f"{m['accuracy']:.4f}",
             f"{row['params']:,}",
             f"{row['flops'] / 1e9:.3f}",
             f"{row['seconds_per_sequence'] * 1e3:.1f}",

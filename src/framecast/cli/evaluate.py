@@ -18,7 +18,7 @@ EPILOG = examples(
     "framecast eval --baseline zeros --split test     # the baselines alone",
 )
 
-METRICS = ("mse", "mse_pixel", "mae", "mae_pixel", "psnr", "ssim")
+METRICS = ("mse", "mse_pixel", "mae", "mae_pixel", "psnr", "ssim", "accuracy")
 
 
 def command(
@@ -96,7 +96,11 @@ def command(
             if task in scores:
                 label = who if task == "rollout" else f"{who} (next frame)"
                 t.add_row(
-                    label, *(f"{scores[task][m]:.4f}" if m == "ssim" else f"{scores[task][m]:.3f}" for m in METRICS)
+                    label,
+                    *(
+                        f"{scores[task][m]:.4f}" if m in ("ssim", "accuracy") else f"{scores[task][m]:.3f}"
+                        for m in METRICS
+                    ),
                 )
     out.print(t)
     main = next(iter(report["results"].values()))["rollout"]
