@@ -123,7 +123,12 @@ def machine_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}, torch {torch.__version__}"
     threads = torch.get_num_threads()
-    return f"{os.cpu_count()}-core {platform.machine()} CPU, torch {torch.__version__}, {threads} threads"
+    from framecast.devices import cpu_capability
+
+    return (
+        f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu_capability()}), torch {torch.__version__}, "
+        f"{threads} threads"
+    )
 
 
 def header(cuda: bool) -> str:

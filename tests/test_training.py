@@ -265,3 +265,33 @@ def test_the_same_command_runs_under_torchrun(isolated_home) -> None:
     assert summary["world_size"] == 2 and summary["effective_batch_size"] == 8
     assert len(set(summary["rank_weight_digests"])) == 1
     assert (runs_root(isolated_home) / "convlstm" / "trun" / "best.safetensors").is_file()
+
+
+def test_precision_auto_fits_the_processor_and_emulated_bf16_warns() -> None:
+    import logging
+
+    import torch
+
+    from framecast import devices
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    cpu = torch.device("cpu")
+    assert devices.resolve_precision("auto", cpu) == ("bf16" if devices.cpu_has_native_bf16() else "fp32")
+    devices._warned_bf16 = False
+    keep = Keep()
+    logging.getLogger("framecast").addHandler(keep)
+    try:
+        assert devices.resolve_precision("bf16", cpu) == "bf16"  # honoured, as asked
+        devices.resolve_precision("bf16", cpu)
+    finally:
+        logging.getLogger("framecast").removeHandler(keep)
+    warned = [r for r in keep.records if "no native bf16" in r.getMessage()]
+    assert len(warned) == (0 if devices.cpu_has_native_bf16() else 1)  # once, and only where it is emulated
+    assert devices.cpu_capability().startswith(torch.backends.cpu.get_cpu_capability())

@@ -18,7 +18,7 @@ HELP = "Train a model on a dataset; checkpoints, resume, mixed precision, severa
 
 EPILOG = examples(
     "framecast train --model convlstm --preset tiny --epochs 2",
-    "framecast train --model predrnn --epochs 20 --precision bf16 --patience 3",
+    "framecast train --model predrnn --epochs 20 --precision auto --patience 3",
     "framecast train --model convlstm --data clips/ --context 30 --horizon 15 --loss mse+0.1*gdl",
     "framecast train --resume                      # the newest unfinished run",
     "framecast train --model convlstm --devices 2  # two processes (DDP)",
