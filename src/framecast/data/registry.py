@@ -510,24 +510,24 @@ def _open_named_videos(name, split, context, horizon, channels, size, frame_stri
     if not files:
         raise InputError(f"{name}: the {split} split holds no clips", "pick other --classes, or --split all")
     windows = _windows(lengths, frames, step, "all", name)
-    spec = DataSpec(channels, size[0], size[1], context, horizon, content="natural")
-    names = [str(f) for f in files]
-    loader = functools.partial(_open_video_clips, name, channels, size, frame_stride, names)
     description = f"{what}; {sum(lengths)} frames at {size[0]}x{size[1]}x{channels}, {len(windows)} windows"
-    ds = ClipWindows(
-        loader,
-        windows,
-        spec=spec,
-        description=description,
-        source_channels=channels,
-        source_size=size,
-        clip_names=names,
-    )
+    ds = _video_windows(name, files, windows, channels, size, frame_stride, (context, horizon), description)
     ds.skipped_for_cuts = ds.drop_cut_windows() if skip_cuts else 0
     ds.windows = ds.windows[:limit]
     if not ds.windows:
         raise InputError(f"{name}: the {split} split holds no windows", "use shorter --context/--horizon")
     return ds
+
+
+def _video_windows(source, files, windows, channels, size, frame_stride, window, description) -> ClipWindows:
+    """Windows of decoded video files (natural video), re-opened lazily from the clip cache in each worker."""
+    names = [str(f) for f in files]
+    spec = DataSpec(channels, size[0], size[1], window[0], window[1], content="natural")
+    loader = functools.partial(_open_video_clips, str(source), channels, size, frame_stride, names)
+    return ClipWindows(
+        loader, windows, spec=spec, description=description, source_channels=channels, source_size=size,
+        clip_names=names,
+    )  # fmt: skip
 
 
 def _open_arrays(path: Path, split, context, horizon, channels, size, step, limit) -> ClipWindows:
@@ -556,21 +556,9 @@ def _open_videos(path, split, context, horizon, channels, size, frame_stride, st
         windows = windows[:limit]
     if not windows:
         raise InputError(f"{path}: the {split} split holds no windows", "use --split all, or more clips")
-    spec = DataSpec(
-        channels=channels, height=size[0], width=size[1], context=context, horizon=horizon, content="natural"
-    )
     kind = f"{len(files)} video{'s' if len(files) != 1 else ''}" if path.is_dir() else "video"
     description = (
         f"{path.name}: {kind}, {sum(lengths)} frames at {size[0]}x{size[1]}x{channels}"
         f"{f' (every {frame_stride}th frame)' if frame_stride > 1 else ''}, {len(windows)} windows ({split} split)"
     )
-    loader = functools.partial(_open_video_clips, str(path), channels, size, frame_stride, [str(f) for f in files])
-    return ClipWindows(
-        loader,
-        windows,
-        spec=spec,
-        description=description,
-        source_channels=channels,
-        source_size=size,
-        clip_names=[str(f) for f in files],
-    )
+    return _video_windows(str(path), files, windows, channels, size, frame_stride, (context, horizon), description)
