@@ -32,7 +32,20 @@ import typer  # noqa: E402  (after the handler: importing takes a noticeable par
 
 from framecast._version import __version__  # noqa: E402
 
-COMMANDS = ("download", "eda", "train", "eval", "predict", "compare", "render-gif", "models", "runs", "info", "import", "ui")
+COMMANDS = (
+    "download",
+    "eda",
+    "train",
+    "eval",
+    "predict",
+    "compare",
+    "render-gif",
+    "models",
+    "runs",
+    "info",
+    "import",
+    "ui",
+)
 
 app = typer.Typer(
     name="framecast",
