@@ -52,7 +52,7 @@ def assert_every_parameter_learns(model: torch.nn.Module) -> None:
 
 
 def test_registry_has_every_family_and_its_presets():
-    assert MODELS == ["convlstm", "dmvfn", "predrnn", "predrnn-v2", "vit"]
+    assert MODELS == ["convlstm", "dmvfn", "mim", "predrnn", "predrnn++", "predrnn-v2", "simvp", "tau", "vit"]
     for name in MODELS:
         assert list_presets(name) == ["tiny", "small", "base"]
 
@@ -75,8 +75,9 @@ def test_tiny_model_shapes_range_and_gradients(name, channels):
             loss = loss + model.aux_loss
         loss.backward()
         assert_every_parameter_learns(model)
-    # the families with a loss of their own: PredRNN-V2's decoupling, DMVFN's pyramid loss on every block
-    assert (model.aux_loss is not None) == (name in ("predrnn-v2", "dmvfn"))
+    # the families with a loss of their own: PredRNN-V2's decoupling, DMVFN's pyramid loss on every block, TAU's
+    # differential divergence
+    assert (model.aux_loss is not None) == (name in ("predrnn-v2", "dmvfn", "tau"))
 
 
 @pytest.mark.parametrize(
