@@ -136,3 +136,16 @@ def test_sigterm_ends_any_command_with_130(tmp_path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "Error: interrupted" and "Traceback" not in err
+
+
+def test_a_run_killed_inside_its_first_write_is_started_again(tmp_path, uninterrupted) -> None:
+    killed = train(tmp_path, *TRAIN, "--name", "run", kill_at=1)  # inside the write of its first config
+    assert killed.returncode == -signal.SIGKILL
+    refused = train(tmp_path, "train", "--resume", "convlstm/run", "-q")
+    assert refused.returncode == 2 and "stopped before it recorded anything" in refused.stderr
+    again = train(tmp_path, *TRAIN, "--name", "run")  # the same command, as the hint says: the name is free
+    assert again.returncode == 0, again.stderr
+    run = tmp_path / "data" / "runs" / "convlstm" / "run"
+    whole, restarted = weights(uninterrupted), weights(run)
+    assert all((whole[k] == restarted[k]).all() for k in whole)
+    assert not stray_temporaries(run)

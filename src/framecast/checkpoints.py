@@ -151,6 +151,12 @@ def resolve_run(ref: str, model: str | None = None) -> Path:
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
+        unborn = root / ref if "/" in ref else None
+        if unborn is not None and unborn.is_dir() and (unborn / ".lock").exists():
+            raise UsageError(
+                f"the run {ref} was stopped before it recorded anything, so there is nothing to resume",
+                "start it again with the command that began it (the same --name is free)",
+            )
         raise UsageError(f"no run named '{ref}'", "list runs with `framecast runs`")
     raise UsageError(f"'{ref}' names several runs", "give it as <model>/<run id>")
 
@@ -166,7 +172,9 @@ def new_run_dir(model: str, name: str | None) -> Path:
     try:
         run.mkdir()
     except FileExistsError:
-        raise UsageError(f"a {model} run named '{name}' exists", "pick another --name, or --resume it") from None
+        if (run / "config.json").is_file() or any(p.name == "COMMITTED" for p in run.iterdir()):
+            raise UsageError(f"a {model} run named '{name}' exists", "pick another --name, or --resume it") from None
+        # a run killed while it wrote its very first file recorded nothing: starting it again is starting it
     return run
 
 
