@@ -58,9 +58,8 @@ the compact set inside the package, whose test sequences differ).
 
 def train_command(options: dict) -> str:
     """The `framecast train` command a run's recorded options stand for (defaults left out)."""
-    from framecast.training.options import TrainOptions
-
     from framecast.data.registry import default_window
+    from framecast.training.options import TrainOptions
 
     defaults = {f.name: f.default for f in fields(TrainOptions) if f.default is not MISSING}
     defaults["context"], defaults["horizon"] = default_window(options.get("data", "moving-mnist"))
