@@ -23,6 +23,9 @@ DIGITS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist
 FAMILIES = [("simvp", {}), ("simvp", {"translator": "incepu"}), ("tau", {}), ("predrnn++", {}), ("mim", {})]
 IDS = ["simvp-gsta", "simvp-incepu", "tau", "predrnn++", "mim"]
 RECURRENT = ("predrnn++", "mim")
+#: tests/test_models.py runs its registry walk (shapes, gradients, overfitting) over every registered name, these
+#: families' defaults included; here those tests cover only what it cannot see: the second SimVP translator
+VARIANTS = [("simvp", {"translator": "incepu"})]
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +72,7 @@ def test_presets_grow_from_tiny_to_base(name, overrides):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize(("name", "overrides"), FAMILIES, ids=IDS)
+@pytest.mark.parametrize(("name", "overrides"), VARIANTS, ids=["simvp-incepu"])
 def test_tiny_model_shapes_range_and_gradients(name, overrides, channels):
     torch.manual_seed(0)
     model = create_model(name, "tiny", channels=channels, **overrides)
@@ -137,7 +140,7 @@ def moving_mnist_batch(n: int, length: int) -> torch.Tensor:
     return torch.from_numpy(seqs).float().div(255).unsqueeze(2)
 
 
-@pytest.mark.parametrize(("name", "overrides"), FAMILIES, ids=IDS)
+@pytest.mark.parametrize(("name", "overrides"), VARIANTS, ids=["simvp-incepu"])
 def test_tiny_model_overfits_a_moving_mnist_batch(name, overrides):
     torch.manual_seed(0)
     seqs = moving_mnist_batch(4, 8)

@@ -22,7 +22,13 @@ from framecast.training.losses import Loss, parse_loss
 from framecast.training.sampling import SamplingSchedule
 
 TINY = ["--model", "convlstm", "--preset", "tiny", "--train-size", "16", "--val-size", "8", "--batch-size", "4"]
-RUN_FILES = ("config.json", "best.safetensors", "last.safetensors", "state.pt", "metrics.csv", "curves.png")
+RUN_FILES = ("config.json", "best.safetensors", "last.safetensors", "COMMITTED", "metrics.csv", "curves.png")
+
+
+def committed_state(run: Path) -> dict:
+    """The state.pt of the generation a run last committed (what --resume reads), without unpickling objects."""
+    gen = run / (run / "COMMITTED").read_text().strip()
+    return torch.load(gen / "state.pt", weights_only=True)
 
 
 def runs_root(home: Path) -> Path:
@@ -51,12 +57,19 @@ def test_a_run_leaves_every_file_and_json(isolated_home) -> None:
     assert not list(run.glob("*.tmp*")), "temporary files left behind"
     config = json.loads((run / "config.json").read_text())
     assert config["status"] == "finished" and config["epochs_done"] == 2
-    assert config["spec"] == {"channels": 1, "height": 64, "width": 64, "context": 10, "horizon": 10}
+    assert config["spec"] == {
+        "channels": 1,
+        "height": 64,
+        "width": 64,
+        "context": 10,
+        "horizon": 10,
+        "content": "digits",
+    }
     assert len(config["history"]) == 2 and {"mse", "ssim", "psnr"} <= set(config["history"][0]["val"])
     lines = (run / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,step,train_loss") and len(lines) == 3
     # the state loads without unpickling arbitrary objects
-    state = torch.load(run / "state.pt", weights_only=True)
+    state = committed_state(run)
     assert state["epoch"] == 2 and state["step"] == 8
     listed = json.loads(run_cli("runs", "--model", "convlstm", "--json").stdout)["runs"]
     assert [(r["run"], r["status"]) for r in listed] == [
@@ -109,7 +122,7 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(i
     assert config["status"] == "interrupted"
     # the interrupted session's time is kept: more than its first epoch took
     assert config["train_seconds"] > config["history"][0]["seconds"] > 0
-    state = torch.load(cut / "state.pt", weights_only=True)
+    state = committed_state(cut)
     assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 60
     assert state["seconds"] == pytest.approx(config["train_seconds"], abs=1.0)
     resumed = run_cli("train", "--resume")  # the newest unfinished run
