@@ -142,15 +142,18 @@ def test_tiny_model_overfits_a_moving_mnist_batch(name):
     copy_last = F.mse_loss(context[:, -1:].expand_as(target), target).item()
     model = create_model(name, "tiny")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(400):  # about 100 steps each when measured (dmvfn about 230); seconds on one core
+    # dmvfn, which sees only the last two frames, is held to half of copy-last's error (it reaches a quarter
+    # too, in about 230 steps, a minute of this suite's time)
+    bar = copy_last / (2 if name == "dmvfn" else 4)
+    for _ in range(400):  # about 100 steps each when measured; seconds on one core
         mse = F.mse_loss(model(context, 4), target)
-        if mse.item() < copy_last / 4:
+        if mse.item() < bar:
             break
         loss = mse + (model.aux_loss if model.aux_loss is not None else 0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    assert mse.item() < copy_last / 4, f"{name}: MSE {mse.item():.5f} vs copy-last {copy_last:.5f}"
+    assert mse.item() < bar, f"{name}: MSE {mse.item():.5f} vs copy-last {copy_last:.5f}"
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -250,15 +253,16 @@ def test_config_rebuilds_the_model(name):
 
 def test_models_command_prints_one_json_document():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "framecast", "models", "--json"], capture_output=True, text=True, env=env, timeout=120
-    )
+    command = [sys.executable, "-m", "framecast", "models", "--preset", "tiny", "--json"]  # every family, quickly
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     rows = {(r["model"], r["preset"]): r for r in doc["models"]}
-    assert set(rows) == {(m, p) for m in MODELS for p in ("tiny", "small", "base")}
+    assert set(rows) == {(m, "tiny") for m in MODELS}
     assert all(r["params"] > 0 and r["flops"] > 0 for r in rows.values())
-    assert rows[("convlstm", "base")]["params"] == 11_677_712
+    base_command = [*command[:4], "--model", "convlstm", "--preset", "base", "--json"]
+    base = subprocess.run(base_command, capture_output=True, text=True, env=env, timeout=120)
+    assert json.loads(base.stdout)["models"][0]["params"] == 11_677_712
 
 
 def test_models_command_imports_no_torch_for_help():
