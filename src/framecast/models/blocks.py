@@ -20,8 +20,7 @@ from torch import nn
 
 from framecast.errors import UsageError
 from framecast.models.layers import (
-    FramePredictor,
-    bernoulli_mask,
+    ChainedPredictor,
     check_output_options,
     check_patch,
     flow_of,
@@ -206,7 +205,7 @@ class GatedTranslator(nn.Module):
 # ------------------------------------------------------------------------------------------ the block predictor
 
 
-class BlockPredictor(FramePredictor):
+class BlockPredictor(ChainedPredictor):
     """Encoder, translator and decoder, `block_frames` frames at a time (SimVP, TAU).
 
     A subclass builds `self.translator`, a module from (B, context_frames * S, h, w) to (B, block_frames * S, h, w),
@@ -257,51 +256,6 @@ class BlockPredictor(FramePredictor):
             self._flows.append(flow_of(out, c).view(b, f, 2, h, w))
         last = frames[:, -1:].expand(-1, f, -1, -1, -1).flatten(0, 1)  # every frame changes the last one seen
         return frame_from_head(out, last, residual=True, warp_term=self.warp).view(b, f, c, h, w)
-
-    def block_loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-        """The family's own loss on a training forward given the target (weighted), or None."""
-        return None
-
-    def forward(
-        self,
-        context: torch.Tensor,
-        horizon: int,
-        *,
-        target: torch.Tensor | None = None,
-        teacher_forcing: float = 0.0,
-        context_teacher_forcing: float = 1.0,
-    ) -> torch.Tensor:
-        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
-        self.aux_loss = None
-        self.context_prediction = None
-        self.last_flow = None
-        self._flows = [] if self.warp else None
-        cfg = self.config
-        frames = self.fit_context(context)
-        f = cfg.block_frames
-        blocks = -(-horizon // f)  # ceil
-        # Ground truth enters only through the frames of a block that a later block reads.
-        use_target = target is not None and teacher_forcing > 0 and blocks > 1
-        mask = (
-            bernoulli_mask(context.shape[0], (blocks - 1) * f, teacher_forcing, context.device) if use_target else None
-        )
-        outputs = []
-        for i in range(blocks):
-            block = self.predict_block(frames)  # (B, F, C, H, W)
-            outputs.append(block)
-            if i + 1 < blocks:
-                feed = block
-                if use_target:
-                    truth = target[:, i * f : (i + 1) * f]
-                    feed = truth if teacher_forcing >= 1 else torch.where(mask[:, i * f : (i + 1) * f], truth, block)
-                frames = torch.cat([frames, feed], 1)[:, -cfg.context_frames :]
-        prediction = (outputs[0] if blocks == 1 else torch.cat(outputs, 1))[:, :horizon]
-        if self._flows:
-            self.last_flow = torch.cat(self._flows, 1)[:, :horizon]
-        self._flows = None
-        if target is not None and self.training and torch.is_grad_enabled():
-            self.aux_loss = self.block_loss(prediction, target)
-        return prediction
 
 
 # ------------------------------------------------------------------------- the reference's recurrent cells' parts

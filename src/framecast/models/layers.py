@@ -538,6 +538,66 @@ class FramePredictor(nn.Module):
             raise UsageError(f"{cfg.name} has no reverse scheduled sampling (context_teacher_forcing must be 1)")
 
 
+class ChainedPredictor(FramePredictor):
+    """A model that predicts a block of `config.block_frames` frames at once from its last `config.context_frames`
+    (the ViT, SimVP, TAU). A horizon longer than one block chains blocks: the predicted block (or, while training
+    with teacher forcing, the ground truth with that probability per sample and frame) joins the context, and the
+    next block is predicted from the most recent frames. Subclasses implement `predict_block`, and may override
+    `fit_context` (which frames a block sees) and `block_loss` (the family's own loss on a training forward)."""
+
+    def fit_context(self, context: torch.Tensor) -> torch.Tensor:
+        """The frames the first block sees: the last `context_frames` (a shorter context as it is)."""
+        return context[:, -self.config.context_frames :]
+
+    def predict_block(self, frames: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def block_loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        """The family's own loss on a training forward given the target (weighted), or None."""
+        return None
+
+    def forward(
+        self,
+        context: torch.Tensor,
+        horizon: int,
+        *,
+        target: torch.Tensor | None = None,
+        teacher_forcing: float = 0.0,
+        context_teacher_forcing: float = 1.0,
+    ) -> torch.Tensor:
+        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
+        self.aux_loss = None
+        self.context_prediction = None
+        self.last_flow = None
+        self._flows = [] if self.warp else None
+        cfg = self.config
+        frames = self.fit_context(context)
+        f = cfg.block_frames
+        blocks = -(-horizon // f)  # ceil
+        # Ground truth enters only through the frames of a block that a later block reads.
+        use_target = target is not None and teacher_forcing > 0 and blocks > 1
+        mask = (
+            bernoulli_mask(context.shape[0], (blocks - 1) * f, teacher_forcing, context.device) if use_target else None
+        )
+        outputs = []
+        for i in range(blocks):
+            block = self.predict_block(frames)  # (B, F, C, H, W)
+            outputs.append(block)
+            if i + 1 < blocks:
+                feed = block
+                if use_target:
+                    truth = target[:, i * f : (i + 1) * f]
+                    feed = truth if teacher_forcing >= 1 else torch.where(mask[:, i * f : (i + 1) * f], truth, block)
+                frames = torch.cat([frames, feed], 1)[:, -cfg.context_frames :]
+        prediction = (outputs[0] if blocks == 1 else torch.cat(outputs, 1))[:, :horizon]
+        if self._flows:
+            self.last_flow = torch.cat(self._flows, 1)[:, :horizon]
+        self._flows = None
+        if target is not None and self.training and torch.is_grad_enabled():
+            self.aux_loss = self.block_loss(prediction, target)
+        return prediction
+
+
 def bernoulli_mask(batch: int, steps: int, p: float, device: torch.device) -> torch.Tensor:
     """(batch, steps, 1, 1, 1) booleans, True with probability p: one draw per sample and step, made once."""
     return torch.rand(batch, steps, 1, 1, 1, device=device) < p

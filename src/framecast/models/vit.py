@@ -24,9 +24,8 @@ from torch import nn
 
 from framecast.errors import UsageError, unknown_name
 from framecast.models.layers import (
-    FramePredictor,
+    ChainedPredictor,
     SpaceToDepth,
-    bernoulli_mask,
     check_patch,
     flow_of,
     frame_from_head,
@@ -123,7 +122,7 @@ class Block(nn.Module):
     presets=PRESETS,
     summary="ViT predictor: space-time patch tokens, a transformer encoder, a block of frames at once",
 )
-class ViTPredictor(FramePredictor):
+class ViTPredictor(ChainedPredictor):
     """Transformer over space-time patch tokens that predicts `block_frames` frames per pass."""
 
     def __init__(self, config: ViTConfig) -> None:
@@ -187,45 +186,6 @@ class ViTPredictor(FramePredictor):
             self._flows.append(flow_of(out.flatten(0, 1), self.config.channels).view(b, f, 2, *out.shape[-2:]))
         pred = frame_from_head(out.flatten(0, 1), last, residual=True, warp_term=self.warp)
         return pred.view(b, f, *pred.shape[1:])
-
-    def forward(
-        self,
-        context: torch.Tensor,
-        horizon: int,
-        *,
-        target: torch.Tensor | None = None,
-        teacher_forcing: float = 0.0,
-        context_teacher_forcing: float = 1.0,
-    ) -> torch.Tensor:
-        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
-        self.aux_loss = None
-        self.context_prediction = None
-        self.last_flow = None
-        self._flows = [] if self.warp else None
-        cfg = self.config
-        frames = context[:, -cfg.context_frames :]
-        f = cfg.block_frames
-        blocks = -(-horizon // f)  # ceil
-        # Ground truth enters only through the frames of a block that a later block reads.
-        use_target = target is not None and teacher_forcing > 0 and blocks > 1
-        mask = (
-            bernoulli_mask(context.shape[0], (blocks - 1) * f, teacher_forcing, context.device) if use_target else None
-        )
-        outputs = []
-        for i in range(blocks):
-            block = self.predict_block(frames)  # (B, F, C, H, W)
-            outputs.append(block)
-            if i + 1 < blocks:
-                feed = block
-                if use_target:
-                    truth = target[:, i * f : (i + 1) * f]
-                    feed = truth if teacher_forcing >= 1 else torch.where(mask[:, i * f : (i + 1) * f], truth, block)
-                frames = torch.cat([frames, feed], 1)[:, -cfg.context_frames :]
-        out = outputs[0] if blocks == 1 else torch.cat(outputs, 1)
-        if self._flows:
-            self.last_flow = torch.cat(self._flows, 1)[:, :horizon]
-        self._flows = None
-        return out[:, :horizon]
 
 
 def _init_weights(module: nn.Module) -> None:
