@@ -168,6 +168,33 @@ def test_a_run_without_the_page(tmp_path: Path) -> None:
     assert not workspace.root.exists()
 
 
+@pytest.mark.parametrize("warp", [True, False])
+def test_the_page_shows_the_flow_of_models_that_warp(tmp_path: Path, warp: bool) -> None:
+    import dataclasses
+
+    from framecast.checkpoints import save_weights
+    from framecast.models import create_model
+    from framecast.ui.choices import Choice
+    from framecast.ui.report import downloads, gallery
+    from framecast.ui.runner import Results, Settings, run_one
+    from framecast.ui.sources import Clip
+
+    model = create_model("convlstm", "tiny", residual=True, warp=warp)
+    spec = {"channels": 1, "height": 64, "width": 64, "context": 4, "horizon": 3, "content": "natural"}
+    weights = tmp_path / "m.safetensors"
+    save_weights(model, weights, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
+    choice = Choice("convlstm/warp", str(weights), spec)
+    result = run_one(Clip(str(CLIP), CLIP.name, 120), choice, Settings(device="cpu"), 0, tmp_path)
+    results = Results(Clip(str(CLIP), CLIP.name, 120), Settings(), models=[result])
+    captions = [caption for _, caption in gallery(results)]
+    flows = [path for path in downloads(results) if path.endswith("-flow.gif")]
+    if not warp:
+        assert "flow" not in result.files and len(captions) == 1 and flows == []
+        return
+    assert len(captions) == 2 and "flow" in captions[1] and flows == [str(result.files["flow"])]
+    assert _frames_in(result.files["flow"].read_bytes()) == 3  # one picture per predicted step
+
+
 def _frames_in(image: bytes) -> int:
     from PIL import Image
 

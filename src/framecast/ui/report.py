@@ -104,11 +104,15 @@ def gallery(results: Results) -> list[tuple[str, str]]:
         scores = f": MSE {metrics['mse']:.1f}, SSIM {metrics['ssim']:.3f}" if metrics else ""
         rows = "context, truth, prediction, error" if metrics else "context, prediction"
         items.append((str(m.files["gif"]), f"{m.choice.label}{scores} ({rows})"))
+        if "flow" in m.files:
+            caption = f"{m.choice.label}: each step's flow (hue: direction, saturation: speed; scale in the corner)"
+            items.append((str(m.files["flow"]), caption))
     return items
 
 
 def downloads(results: Results) -> list[str]:
     """Every file a person may keep: each model's GIF, MP4 and NPZ, the plot and the results as JSON."""
-    files: list[Path | None] = [m.files[kind] for m in results.models for kind in ("gif", "mp4", "npz")]
+    kinds = ("gif", "mp4", "npz", "flow")
+    files: list[Path | None] = [m.files[kind] for m in results.models for kind in kinds if kind in m.files]
     files += [results.plot, results.summary]
     return [str(f) for f in files if f is not None]

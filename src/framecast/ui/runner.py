@@ -171,12 +171,21 @@ def run_one(clip: Clip, choice: Choice, settings: Settings, start: int | None, f
     report = run_predict(
         [clip.path], checkpoint=choice.path, context=context, horizon=horizon, start=start,
         sequence=clip.sequence, outputs=OutputPlan(output=stem.with_suffix(".npz")), device=settings.device,
-        adapt=settings.adapt,
+        adapt=settings.adapt, show_flow=moves_pixels(choice.path),
     )  # fmt: skip
     files, seen = write_pictures(stem)
+    if report["clips"][0].get("flow"):  # the colour-wheel GIF of each step's flow, for models that warp
+        files["flow"] = Path(report["clips"][0]["flow"])
     params, seconds, device = measure(choice.path, seen, horizon, settings.device)
     animation = len(seen) + horizon  # the context plays, then the future rows
     return ModelResult(choice, report["clips"][0], files, animation, params, seconds, device)
+
+
+def moves_pixels(weights: str) -> bool:
+    """Whether the model of these weights moves pixels by a flow (a warp term, or a warping family)."""
+    from framecast.checkpoints import load_checkpoint
+
+    return bool(getattr(load_checkpoint(Path(weights)).model, "moves_pixels", False))
 
 
 def write_pictures(stem: Path) -> tuple[dict[str, Path], np.ndarray]:
