@@ -35,8 +35,8 @@ from typing import Any
 
 from framecast.errors import DataError, InputError, UsageError, unknown_name
 
-#: The kinds of checkpoint `framecast import` reads.
-KINDS = ("dmvfn",)
+#: The kinds of checkpoint `framecast import` reads (openstl: see `framecast.importing_openstl`).
+KINDS = ("dmvfn", "openstl")
 
 #: What each released DMVFN file was trained on, by --trained-on (the authors' README and training scripts).
 TRAINED_ON = {
@@ -99,6 +99,8 @@ def import_checkpoint(kind: str, path: str | Path, name: str, trained_on: str | 
     """
     if kind not in KINDS:
         raise unknown_name("kind", kind, KINDS)
+    if kind != "dmvfn":
+        raise UsageError(f"{kind} checkpoints are imported by framecast.importing_openstl.import_openstl")
     return import_dmvfn(path, name, trained_on)
 
 
@@ -111,14 +113,9 @@ def import_dmvfn(path: str | Path, name: str, trained_on: str | None = None) -> 
             unexpected or misshapen (all listed).
         DataError: a damaged or truncated file.
     """
-    from framecast import paths
-
     if trained_on is not None and trained_on not in TRAINED_ON:
         raise unknown_name("training set", trained_on, tuple(TRAINED_ON))
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise UsageError(f"run name '{name}' is not a plain folder name", "use letters, digits, - and _")
-    if (paths.runs_dir() / "dmvfn" / name).exists():
-        raise UsageError(f"a dmvfn run named '{name}' exists", "pick another --name")
+    check_run_name("dmvfn", name)
     path = Path(path).expanduser()
     state, sha256 = read_state_dict(path)
     model = convert_dmvfn(state, path)
@@ -131,7 +128,8 @@ def import_dmvfn(path: str | Path, name: str, trained_on: str | None = None) -> 
         "channel_order": "rgb",
         "channel_order_note": "the authors feed BGR frames; their colour inputs were reordered to RGB on import",
     }
-    run = _write_run(model, name, trained_on, card)
+    data = {"name": trained_on or "unknown", "source": card["source"], "sha256": card["sha256"]}
+    run = write_run(model, name, preset="base", spec=SPEC, data=data, card=card, extra={"channel_order": "rgb"})
     return {
         "run": f"dmvfn/{run.name}",
         "path": str(run),
@@ -145,12 +143,35 @@ def import_dmvfn(path: str | Path, name: str, trained_on: str | None = None) -> 
     }
 
 
+def check_run_name(model: str, name: str) -> None:
+    """Raise a UsageError for a run name that is not a plain folder name, or that `model` already has."""
+    from framecast import paths
+
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise UsageError(f"run name '{name}' is not a plain folder name", "use letters, digits, - and _")
+    if (paths.runs_dir() / model / name).exists():
+        raise UsageError(f"a {model} run named '{name}' exists", "pick another --name")
+
+
 def read_state_dict(path: Path) -> tuple[dict[str, Any], str]:
     """The tensors of a `torch.save`d state dict, read with weights_only=True, keys without `module.`; and the
     file's sha256.
 
     Raises:
         InputError: no such file; a pickle payload; not a dict of tensors.
+        DataError: a damaged or truncated file.
+    """
+    loaded, sha256 = read_checkpoint(path)
+    state = tensors_only(path, loaded, "give the .pkl file the authors publish (a dict of tensor names to tensors)")
+    return {k.removeprefix("module."): v for k, v in state.items()}, sha256
+
+
+def read_checkpoint(path: Path) -> tuple[Any, str]:
+    """What a `torch.save`d file holds, read with weights_only=True (tensors and plain containers only, so nothing
+    in it runs); and the file's sha256.
+
+    Raises:
+        InputError: no such file; a pickle payload.
         DataError: a damaged or truncated file.
     """
     import torch
@@ -163,18 +184,22 @@ def read_state_dict(path: Path) -> tuple[dict[str, Any], str]:
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for bad files; none of its text is shown (see below)
         raise _load_error(path, exc) from None
+    return loaded, sha256
+
+
+def tensors_only(path: Path, loaded: Any, hint: str) -> dict[str, Any]:
+    """`loaded` if it is a non-empty dict of names to tensors, else an InputError (with `hint`) saying what it is."""
+    import torch
+
     if not isinstance(loaded, dict) or not loaded:
         raise InputError(
             f"{path} holds {'an empty dict' if loaded == {} else 'a ' + type(loaded).__name__}, not a state dict",
-            "give the .pkl file the authors publish (a dict of tensor names to tensors)",
+            hint,
         )
     bad = [str(k) for k, v in loaded.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:
-        raise InputError(
-            f"{path} is a dict but not of tensors only: {_listed(bad)}",
-            "give the .pkl file the authors publish (a dict of tensor names to tensors)",
-        )
-    return {k.removeprefix("module."): v for k, v in loaded.items()}, sha256
+        raise InputError(f"{path} is a dict but not of tensors only: {listed(bad)}", hint)
+    return loaded
 
 
 def _load_error(path: Path, exc: Exception) -> Exception:
@@ -239,7 +264,7 @@ def convert_dmvfn(state: dict[str, Any], path: Path):
     )
     if extra or missing or misshapen:
         parts = [
-            f"{label} {len(items)}: {_listed(items)}"
+            f"{label} {len(items)}: {listed(items)}"
             for label, items in (("missing", missing), ("unexpected", extra), ("misshapen", misshapen))
             if items
         ]
@@ -264,33 +289,38 @@ def _to_rgb(name: str, tensor):
     return tensor.contiguous()
 
 
-def _listed(items: list[str]) -> str:
+def listed(items: list[str]) -> str:
+    """The first SHOWN items, comma-separated, and how many more."""
     shown = ", ".join(items[:SHOWN])
     return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
-def _write_run(model, name: str, trained_on: str | None, card: dict[str, Any]) -> Path:
-    """The run folder with best.safetensors, then config.json (which makes it a run); removed on any failure."""
+def write_run(
+    model, name: str, *, preset: str, spec: dict, data: dict, card: dict[str, Any], extra: dict | None = None
+) -> Path:
+    """The run `<runs>/<model name>/<name>/` with best.safetensors, then config.json (which makes it a run, status
+    "finished", `imported`), carrying `card`; removed on any failure, so the folder is complete or absent."""
     from dataclasses import asdict
 
     from framecast._version import __version__
     from framecast.checkpoints import new_run_dir, save_weights, write_json
 
     config = asdict(model.config)
-    run = new_run_dir("dmvfn", name)
+    kind = config["name"]
+    run = new_run_dir(kind, name)
     try:
-        meta = {"model": "dmvfn", "config": config, "spec": SPEC, "framecast": __version__, "which": "best"}
+        meta = {"model": kind, "config": config, "spec": spec, "framecast": __version__, "which": "best"}
         save_weights(model, run / "best.safetensors", {**meta, "card": card})
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
         document = {
             "framecast": __version__,
-            "model": "dmvfn",
-            "preset": "base",
+            "model": kind,
+            "preset": preset,
             "config": config,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "spec": SPEC,
-            "data": {"name": trained_on or "unknown", "source": card["source"], "sha256": card["sha256"]},
-            "channel_order": "rgb",
+            "spec": spec,
+            "data": data,
+            **(extra or {}),
             "card": card,
             "status": "finished",
             "imported": True,

@@ -250,8 +250,8 @@ class BlockPredictor(ChainedPredictor):
             skip = skip.reshape(b, t, *skip.shape[1:])[:, self.skip_from].flatten(0, 1)
         # Under autocast the network ran in bf16/fp16; the frames come out in the input's dtype.
         out = self.head(self.decoder(z, skip)).to(frames.dtype)  # (B*F, C [+ 2], H, W)
-        if not self.residual:
-            return torch.sigmoid(out).view(b, f, c, h, w)
+        if not self.residual:  # a linear head's frames are kept in [0, 1] once the blocks are chained
+            return (out if self.linear else torch.sigmoid(out)).view(b, f, c, h, w)
         if self.warp and self._flows is not None:
             self._flows.append(flow_of(out, c).view(b, f, 2, h, w))
         last = frames[:, -1:].expand(-1, f, -1, -1, -1).flatten(0, 1)  # every frame changes the last one seen

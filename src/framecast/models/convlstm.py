@@ -39,6 +39,7 @@ class ConvLSTMConfig:
     peephole: bool = False  # add the paper's peephole terms (per channel and position)
     layer_norm: bool = False  # normalise gate pre-activations and the cell state (GroupNorm, any batch size)
     forget_bias: float = 1.0  # initial forget-gate bias
+    head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
@@ -87,7 +88,7 @@ class ConvLSTM(RecurrentPredictor):
             for i in range(config.layers)
         )
         self.head = nn.Conv2d(config.hidden, head_channels(config), 1)
-        init_head(self.head, residual=config.residual)
+        init_head(self.head, residual=config.residual, linear=config.head == "linear")
 
     def step(self, x: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]] | None):
         """One time step through the stack; `state` is one (h, c) per layer, or None at the start."""

@@ -30,12 +30,15 @@ from framecast.errors import UsageError
 HEAD_BIAS = -3.0
 
 
-def init_head(head: nn.Module, *, residual: bool) -> None:
+def init_head(head: nn.Module, *, residual: bool, linear: bool = False) -> None:
     """Start an output head: at HEAD_BIAS for a head whose sigmoid paints the frame, at exactly zero for a
-    residual head (its output is a change to the last frame), so that an untrained residual model is copy-last."""
+    residual head (its output is a change to the last frame), so that an untrained residual model is copy-last;
+    a linear head (`head="linear"`, the frame itself) starts with a zero offset."""
     with torch.no_grad():
         if residual:
             head.weight.zero_()
+            head.bias.zero_()
+        elif linear:
             head.bias.zero_()
         else:
             head.bias.fill_(HEAD_BIAS)
@@ -61,7 +64,18 @@ def upsample_flow(flow: torch.Tensor, patch: int) -> torch.Tensor:
     return F.interpolate(flow, scale_factor=patch, mode="bilinear", align_corners=False)
 
 
+#: What a family's `head` option may be: "sigmoid" paints the frame through a sigmoid (framecast's default);
+#: "linear" takes the head's output as the frame itself, fed back as it is and kept in [0, 1] only in what the
+#: model returns (the reference library's heads, so that its released weights compute what they computed there).
+HEADS = ("sigmoid", "linear")
+
+
 def check_output_options(config: Any) -> None:
+    head = getattr(config, "head", "sigmoid")
+    if head not in HEADS:
+        raise UsageError(f"option head of model '{config.name}' must be sigmoid or linear, not {head!r}")
+    if head == "linear" and getattr(config, "residual", False):
+        raise UsageError(f"option head=linear of model '{config.name}' paints frames: it excludes residual")
     if getattr(config, "warp", False) and not getattr(config, "residual", False):
         raise UsageError(
             f"option warp of model '{config.name}' needs residual (the warp moves the last frame)",
@@ -440,6 +454,11 @@ class FramePredictor(nn.Module):
         return bool(getattr(self.config, "residual", False))
 
     @property
+    def linear(self) -> bool:
+        """Whether the head's output is the frame itself (`head="linear"`), not a sigmoid's logit."""
+        return getattr(self.config, "head", "sigmoid") == "linear"
+
+    @property
     def warp(self) -> bool:
         """Whether the residual includes the last frame moved by a predicted flow."""
         return bool(getattr(self.config, "warp", False))
@@ -590,6 +609,8 @@ class ChainedPredictor(FramePredictor):
                     feed = truth if teacher_forcing >= 1 else torch.where(mask[:, i * f : (i + 1) * f], truth, block)
                 frames = torch.cat([frames, feed], 1)[:, -cfg.context_frames :]
         prediction = (outputs[0] if blocks == 1 else torch.cat(outputs, 1))[:, :horizon]
+        if self.linear:  # a linear head's blocks chain as they are; what is returned is a frame
+            prediction = prediction.clamp(0.0, 1.0)
         if self._flows:
             self.last_flow = torch.cat(self._flows, 1)[:, :horizon]
         self._flows = None
@@ -621,8 +642,8 @@ class RecurrentPredictor(FramePredictor):
         last frame of the context (`anchor`), by the whole motion since then: moving the previous prediction again
         at every step would resample it ten times over, and every bilinear resampling blurs.
         """
-        if not self.residual:
-            return torch.sigmoid(out)  # painted: no need to leave the patch domain
+        if not self.residual:  # painted: no need to leave the patch domain
+            return out if self.linear else torch.sigmoid(out)
         base = anchor if self.warp else x
         pixels = self.config.channels * self.patch.patch**2
         out_full = self.patch.inverse(out[:, :pixels])
@@ -698,4 +719,5 @@ class RecurrentPredictor(FramePredictor):
         self._flows = None
         if context_outputs:
             self.context_prediction = self.patch.inverse(torch.stack(context_outputs, 1))  # (B, T-1, C, H, W)
-        return self.patch.inverse(torch.stack(outputs, 1))  # (B, horizon, C p², h, w) -> (B, horizon, C, H, W)
+        frames = self.patch.inverse(torch.stack(outputs, 1))  # (B, horizon, C p², h, w) -> (B, horizon, C, H, W)
+        return frames.clamp(0.0, 1.0) if self.linear else frames  # a linear head fed its output back as it is

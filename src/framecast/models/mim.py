@@ -55,6 +55,7 @@ class MIMConfig:
     kernel: int = 5  # side of the (odd) kernels
     layer_norm: bool = False  # normalise each convolution's gate pre-activations (GroupNorm per gate)
     forget_bias: float = 1.0  # constant added to the forget gates' pre-activations (the cells have no biases)
+    head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
@@ -213,7 +214,7 @@ class MIM(RecurrentPredictor):
             PeepholeLSTM(n, grid, kernel=k, layer_norm=ln, forget_bias=fb, mix=True) for _ in above
         )
         self.head = FixedBiasHead(n, head_channels(config))
-        init_head(self.head, residual=config.residual)
+        init_head(self.head, residual=config.residual, linear=config.head == "linear")
 
     def step(self, x: torch.Tensor, state):
         """One time step up the stack. `state` is None at the start, else ([(H, C) per layer], M, [(D, N) per

@@ -65,6 +65,7 @@ class PredRNNConfig:
     forget_bias: float = 1.0  # initial bias of both forget gates
     decouple_beta: float = 0.0  # PredRNN-V2 memory decoupling: weight of the loss left in `aux_loss` (0 = off)
     reverse_sampling: bool = False  # PredRNN-V2: tells the trainer to anneal context_teacher_forcing up to 1
+    head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
@@ -112,7 +113,7 @@ class PredRNN(RecurrentPredictor):
             for i in range(config.layers)
         )
         self.head = nn.Conv2d(config.hidden, head_channels(config), 1)
-        init_head(self.head, residual=config.residual)
+        init_head(self.head, residual=config.residual, linear=config.head == "linear")
         # Only a model that computes the decoupling loss has the adapter, so no parameter sits outside the loss.
         self.adapter = nn.Conv2d(config.hidden, config.hidden, 1, bias=False) if config.decouple_beta > 0 else None
         self._deltas: list[tuple[torch.Tensor, torch.Tensor]] | None = None

@@ -53,6 +53,7 @@ class PredRNNppConfig:
     kernel: int = 5  # side of the (odd) kernels
     layer_norm: bool = False  # normalise each convolution's gate pre-activations (GroupNorm per gate)
     forget_bias: float = 1.0  # constant added to the forget gates' pre-activations (the cells have no biases)
+    head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
@@ -170,7 +171,7 @@ class PredRNNpp(RecurrentPredictor):
         )
         self.highway = GradientHighway(config.hidden, kernel=config.kernel, layer_norm=config.layer_norm)
         self.head = FixedBiasHead(config.hidden, head_channels(config))
-        init_head(self.head, residual=config.residual)
+        init_head(self.head, residual=config.residual, linear=config.head == "linear")
 
     def step(self, x: torch.Tensor, state):
         """One time step up the stack; `state` is ([(H, C) per layer], M, Z) or None at the start."""

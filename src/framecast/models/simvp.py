@@ -22,7 +22,8 @@ Two translators (`translator`):
 `base` is the reference's Moving MNIST configuration (hid_S 64, hid_T 512, N_S 4, N_T 8, 3x3 spatial kernels,
 10 -> 10 frames): 46,769,665 parameters with gsta, 57,946,113 with incepu (grey), exactly the reference's count.
 The reference's output is linear; here, as in every framecast family, a sigmoid head paints the frame (or, with
-`residual`, the head changes the last frame seen, optionally moving it by a predicted flow with `warp`). The
+`residual`, the head changes the last frame seen, optionally moving it by a predicted flow with `warp`);
+`head="linear"` gives the reference's (what `framecast import openstl` sets), kept in [0, 1] on the way out. The
 reference's stochastic depth is left out (its Moving MNIST configuration asks for none).
 """
 
@@ -55,6 +56,7 @@ class SimVPConfig:
     translator_width: int = 512  # channels inside the translator (hid_T)
     translator_depth: int = 8  # translator blocks (N_T; incepu: this many down and this many up), at least 2
     mlp_ratio: float = 8.0  # gsta: width of each block's MLP, as a multiple of its channels
+    head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
@@ -175,4 +177,4 @@ class SimVP(BlockPredictor):
             self.translator = InceptionUNet(cin, hidden, cout, depth)
         else:
             self.translator = GatedTranslator(cin, hidden, cout, depth, SpatialGate, config.mlp_ratio)
-        init_head(self.head, residual=config.residual)
+        init_head(self.head, residual=config.residual, linear=config.head == "linear")

@@ -52,6 +52,7 @@ class TAUConfig:
     mlp_ratio: float = 8.0  # width of each unit's MLP, as a multiple of its channels
     ddr_weight: float = 0.1  # weight of the differential divergence regularisation in aux_loss (alpha); 0 = off
     ddr_temperature: float = 0.1  # softmax temperature of the frame differences (tau)
+    head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
 
@@ -120,7 +121,7 @@ class TAU(BlockPredictor):
         self.translator = GatedTranslator(
             cin, config.translator_width, cout, config.translator_depth, TemporalGate, config.mlp_ratio
         )
-        init_head(self.head, residual=config.residual)
+        init_head(self.head, residual=config.residual, linear=config.head == "linear")
 
     def block_loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
         if self.config.ddr_weight == 0 or prediction.shape[1] < 3:
