@@ -7,6 +7,8 @@ group torchrun describes, across machines. Only rank 0 writes files and prints.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import socket
 from collections.abc import Iterator
@@ -61,16 +63,48 @@ def setup(rank: int, world: int, local_rank: int, device_type: str) -> DistInfo:
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    store = attempt_store(world)
+    if store is None:
+        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    else:
+        dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world)
     return DistInfo(rank=rank, world=world, local_rank=local_rank)
+
+
+def attempt_store(world: int):
+    """The store of this attempt of a torchrun job whose agents lend their store to the workers (c10d); else None.
+
+    That store outlives a restart (`--max-restarts`), and with it the addresses the ranks of the failed attempt
+    published in it: a restarted rank could read a dead rank's address and wait on it (gloo: "connection
+    refused", or a hang). Keys under a prefix of the attempt are always this attempt's own.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    from datetime import timedelta
+
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False, timeout=timedelta(minutes=30)
+    )
+    return dist.PrefixStore(f"framecast/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def teardown(info: DistInfo) -> None:
     """Leave the group together: a rank that tears down while another is still writing its files can take
-    the group's background threads down under it."""
+    the group's background threads down under it. A group that lost a rank is left as it is: the error that
+    brought this rank here is the one to report."""
     if info.enabled and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+        with contextlib.suppress(RuntimeError):
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+#: What gloo and NCCL say when another rank of the group is gone (killed, crashed, or stopped by its launcher).
+_PEER_LOST = ("connection closed by peer", "connection reset by peer", "broken pipe", "nccl communicator")
+
+
+def lost_peer(exc: BaseException) -> bool:
+    """True when `exc` is a collective that failed because another rank of the group is gone."""
+    return isinstance(exc, RuntimeError) and any(s in str(exc).lower() for s in _PEER_LOST)
 
 
 def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
@@ -101,15 +135,27 @@ def gather_objects(obj, info: DistInfo) -> list:
 
 
 class ShardSampler(torch.utils.data.Sampler[int]):
-    """Indices for one rank in one epoch: every rank gets the same number, different sequences.
+    """Indices for one rank in one epoch: every sequence of the epoch goes to exactly one rank.
 
-    Each rank takes a contiguous block of the (optionally shuffled) epoch order, so generated data, made in
-    chunks of consecutive indices, is generated once per chunk. `start` skips the batches a resumed run has
-    already seen in this epoch.
+    The (optionally shuffled) epoch order is cut into global batches of `batch_size` x `world` sequences, and
+    each rank takes its own contiguous slice of every global batch, so step k of a distributed run trains on
+    the very sequences of step k of a one-process run with a `world` times larger batch. The last global batch
+    may be short: it is split as evenly as the ranks allow, and a rank left without a sequence gets one filler
+    sequence whose loss weighs nothing (:meth:`loss_weight`), since every rank must take every step. `start`
+    skips the sequences a resumed run has already seen in this epoch (whole steps of `batch_size`).
     """
 
     def __init__(
-        self, length: int, *, rank: int = 0, world: int = 1, shuffle: bool, seed: int, epoch: int, start: int = 0
+        self,
+        length: int,
+        *,
+        rank: int = 0,
+        world: int = 1,
+        shuffle: bool,
+        seed: int,
+        epoch: int,
+        start: int = 0,
+        batch_size: int = 1,
     ) -> None:
         self.length = length
         self.rank = rank
@@ -118,18 +164,40 @@ class ShardSampler(torch.utils.data.Sampler[int]):
         self.seed = seed
         self.epoch = epoch
         self.start = start
-        self.per_rank = max(1, length // world)  # equal counts, so every rank runs the same number of steps
+        self.batch_size = batch_size
+        self.global_batch = batch_size * world
+        self.steps = max(1, math.ceil(length / self.global_batch))  # the same on every rank
 
-    def __len__(self) -> int:
-        return max(0, self.per_rank - self.start)
+    def share(self, step: int) -> tuple[int, int]:
+        """(offset in the global batch, sequences) of this rank's part of global batch `step`."""
+        size = min(self.global_batch, self.length - step * self.global_batch)
+        if size == self.global_batch:
+            return self.rank * self.batch_size, self.batch_size
+        base, extra = divmod(max(size, 0), self.world)
+        return self.rank * base + min(self.rank, extra), base + (self.rank < extra)
 
-    def __iter__(self) -> Iterator[int]:
+    def loss_weight(self, step: int) -> float:
+        """The factor on this rank's mean loss at `step` that makes the ranks' averaged gradient the gradient of
+        the mean loss over the whole global batch (1 but for a short last batch; 0 for a filler sequence)."""
+        size = min(self.global_batch, self.length - step * self.global_batch)
+        return self.share(step)[1] * self.world / size if 0 < size < self.global_batch else 1.0
+
+    def _order(self) -> list[int]:
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.length, generator=g).tolist()
-        else:
-            order = list(range(self.length))
-        if len(order) < self.per_rank * self.world:  # fewer sequences than ranks: wrap around
-            order = (order * self.world)[: self.per_rank * self.world]
-        block = order[self.rank * self.per_rank : (self.rank + 1) * self.per_rank]
-        return iter(block[self.start :])
+            return torch.randperm(self.length, generator=g).tolist()
+        return list(range(self.length))
+
+    def _indices(self) -> list[int]:
+        order, out = self._order(), []
+        for step in range(self.steps):
+            offset, count = self.share(step)
+            begin = step * self.global_batch + offset
+            out.extend(order[begin : begin + count] if count else order[:1])  # a filler: weighs nothing
+        return out
+
+    def __len__(self) -> int:
+        return max(0, len(self._indices()) - self.start)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices()[self.start :])

@@ -109,12 +109,50 @@ def _train_as_rank(options, resume_dir, on_step, on_epoch) -> dict[str, Any]:
         )
     info = setup(rank, world, local_rank, device_type)
     try:
+        resume_dir = _elastic_resume(options, resume_dir, info)
         trainer = Trainer(
             options, run_dir=resume_dir, resume=resume_dir is not None, dist=info, on_step=on_step, on_epoch=on_epoch
         )
         return {**_finish(trainer), "rank": info.rank}
     finally:
         teardown(info)
+
+
+def elastic_restart() -> int:
+    """How many times torchrun has restarted this job's workers (`--max-restarts`); 0 on the first attempt."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+
+
+def _elastic_resume(options: TrainOptions, resume_dir: Path | None, info) -> Path | None:
+    """The run to resume: `resume_dir`, or on an elastic restart the run the failed attempt began.
+
+    torchrun restarts its workers with the very command that started them; a restart must continue the run that
+    attempt committed, never start another. Rank 0 finds it (the newest unfinished run of the model that records
+    this torchrun job's id) and tells the other ranks; no run means the attempt died before writing one.
+    """
+    from framecast.training.distributed import broadcast_object
+
+    if resume_dir is not None or elastic_restart() == 0:
+        return resume_dir
+    found = _run_of_job(options) if info.main else None
+    found = broadcast_object(found, info)
+    if found is not None and info.main:
+        log.info("elastic restart %d: continuing %s", elastic_restart(), found)
+    return found
+
+
+def _run_of_job(options: TrainOptions) -> Path | None:
+    from framecast.checkpoints import list_runs, read_run_config
+
+    job = os.environ.get("TORCHELASTIC_RUN_ID")
+    given = {k: v for k, v in asdict(options).items() if v is not None and k not in ("overrides", *resumable())}
+    for run in list_runs(options.model):  # newest first
+        config = read_run_config(run)
+        stored = config.get("options") if isinstance(config.get("options"), dict) else {}
+        same = all(stored.get(k) == v for k, v in given.items())  # the same command, not another job's run
+        if same and config.get("elastic_run_id") == job and config.get("status") in ("running", "interrupted"):
+            return run
+    return None
 
 
 def _worker(rank: int, world: int, options: dict[str, Any], run_dir: str, resume: bool, threads: int, queue) -> None:

@@ -67,7 +67,12 @@ class TrainOptions:
     max_steps: int | None = option(None, "Stop after this many optimiser steps in all.", min=1, resumable=True)
     train_size: int | None = option(None, "Training sequences per epoch (generated data: 10,000).", min=1)
     val_size: int | None = option(256, "Validation sequences scored each epoch.", min=1)
-    batch_size: int = option(16, "Sequences per step and process.", flags=("--batch-size", "-b"), min=1)
+    batch_size: int = option(
+        16,
+        "Sequences per step in each process: the global batch is this times the processes (--devices, torchrun).",
+        flags=("--batch-size", "-b"),
+        min=1,
+    )
     lr: float = option(1e-3, "Peak learning rate.", min=0.0)
     weight_decay: float = option(0.0, "AdamW's decoupled weight decay.", min=0.0)
     optimizer: str = option("adamw", "adamw or adam.")

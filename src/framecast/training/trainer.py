@@ -15,6 +15,7 @@ import csv
 import io
 import logging
 import math
+import os
 import random
 import signal
 import time
@@ -31,7 +32,14 @@ from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, sa
 from framecast.devices import autocast, environment, pick_device, resolve_precision
 from framecast.errors import FramecastError, UsageError
 from framecast.runfiles import RunLock, clean_temporaries
-from framecast.training.distributed import DistInfo, ShardSampler, any_rank, broadcast_object, gather_objects
+from framecast.training.distributed import (
+    DistInfo,
+    ShardSampler,
+    any_rank,
+    broadcast_object,
+    gather_objects,
+    lost_peer,
+)
 from framecast.training.options import LR_SCHEDULES, OPTIMIZERS, TrainOptions
 
 log = logging.getLogger("framecast")
@@ -321,7 +329,8 @@ class Trainer:
 
         optimiser = torch.optim.AdamW if o.optimizer == "adamw" else torch.optim.Adam
         self.optimizer = optimiser(self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-        self.steps_per_epoch = math.ceil(max(1, len(self.train_set) // self.dist.world) / o.batch_size)
+        # a step takes one global batch (--batch-size on each of the world's processes): see ShardSampler
+        self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / (o.batch_size * self.dist.world)))
         # Schedules (learning rate, teacher forcing) span the planned epochs; --max-steps only stops the loop
         # early, so a run stopped by it and resumed follows the very schedule of a run that never stopped.
         self.total_steps = max(1, self.steps_per_epoch * o.epochs)
@@ -407,6 +416,7 @@ class Trainer:
         try:
             if not self.resumed:
                 self._commit()  # a run is resumable from its first moment: step 0 is committed
+            self._say_plan()
             self._session_started = time.perf_counter()
             with _StopFlag() as stop:
                 try:
@@ -420,9 +430,25 @@ class Trainer:
             if self.status == "running":
                 self.status = "finished"
             self._commit()
+        except RuntimeError as exc:
+            if not lost_peer(exc):
+                raise
+            raise FramecastError(
+                f"another training process stopped at step {self.step}; {self.run_dir} keeps its last committed step",
+                f"continue with `framecast train --resume {self.o.model}/{self.run_dir.name}` "
+                "(under torchrun, --max-restarts does so by itself)",
+            ) from None
         finally:
             self.release()
         return self.summary()
+
+    def _say_plan(self) -> None:
+        o, world = self.o, self.dist.world
+        per = f" ({o.batch_size} per process x {world} processes)" if world > 1 else ""
+        self.say(
+            f"{len(self.train_set)} training sequences per epoch in global batches of {o.batch_size * world}{per}: "
+            f"{self.steps_per_epoch} steps per epoch, peak learning rate {o.lr:g}"
+        )
 
     def release(self) -> None:
         """Give up the run's writer lock (the end of fit does; a process that dies loses it anyway)."""
@@ -443,7 +469,7 @@ class Trainer:
         o = self.o
         if hasattr(self.train_set, "set_epoch"):
             self.train_set.set_epoch(self.epoch)
-        sampler = ShardSampler(
+        self.sampler = ShardSampler(
             len(self.train_set),
             rank=self.dist.rank,
             world=self.dist.world,
@@ -451,11 +477,12 @@ class Trainer:
             seed=o.seed,
             epoch=self.epoch,
             start=self.step_in_epoch * o.batch_size,
+            batch_size=o.batch_size,
         )
         return torch.utils.data.DataLoader(
             self.train_set,
             batch_size=o.batch_size,
-            sampler=sampler,
+            sampler=self.sampler,
             num_workers=o.workers,
             pin_memory=self.device.type == "cuda",
             # its own generator: the global RNG (teacher forcing) must not depend on when loaders are made
@@ -468,7 +495,7 @@ class Trainer:
         pace = _Pace()
         for batch in pace.timed(self._loader()):
             pace.tf = self.sampling(self.step) if self.module.recurrent else 0.0
-            loss = self._step(batch, pace.tf)
+            loss = self._step(batch, pace.tf, self.sampler.loss_weight(self.step_in_epoch))
             pace.losses.append(loss)
             self.step += 1
             self.step_in_epoch += 1
@@ -512,7 +539,9 @@ class Trainer:
         if self.on_epoch is not None and self.dist.main:
             self.on_epoch(record)
 
-    def _step(self, batch: torch.Tensor, teacher_forcing: float) -> float:
+    def _step(self, batch: torch.Tensor, teacher_forcing: float, weight: float = 1.0) -> float:
+        """One optimiser step on this rank's part of the global batch; `weight` scales its loss (see
+        ShardSampler.loss_weight). Returns the unweighted loss."""
         o = self.o
         batch = batch.to(self.device, non_blocking=True)
         context, target = batch[:, : o.context], batch[:, o.context : o.context + o.horizon]
@@ -531,7 +560,7 @@ class Trainer:
                 f"the loss became {float(loss)} at step {self.step}",
                 "lower --lr, keep --clip-grad on, or use --precision fp32",
             )
-        self._backward_and_update(loss)
+        self._backward_and_update(loss if weight == 1.0 else loss * weight)
         return float(loss.detach())
 
     def _backward_and_update(self, loss: torch.Tensor) -> None:
@@ -638,6 +667,7 @@ class Trainer:
             "precision": self.precision,
             "world_size": self.dist.world,
             "effective_batch_size": self.o.batch_size * self.dist.world,
+            "elastic_run_id": os.environ.get("TORCHELASTIC_RUN_ID"),  # an elastic restart finds its run by it
             "steps_per_epoch": self.steps_per_epoch,
             "status": self.status,
             "started": self.started,
