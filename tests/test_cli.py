@@ -102,3 +102,11 @@ def test_nothing_is_written_by_help_or_info(isolated_home) -> None:
     run_cli("--help")
     run_cli("info")
     assert list(isolated_home.iterdir()) == []
+
+
+def test_train_help_names_every_family() -> None:
+    from framecast.models import list_models
+    from framecast.training.options import TrainOptions
+
+    help_text = TrainOptions.__dataclass_fields__["model"].metadata
+    assert all(name in str(help_text) for name in list_models()), help_text

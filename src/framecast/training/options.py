@@ -47,7 +47,11 @@ def option(
 class TrainOptions:
     """Everything a run needs; stored in config.json so that `--resume` restores it."""
 
-    model: str = option(None, "convlstm, predrnn, vit (see `framecast models`).", flags=("--model", "-m"))
+    model: str = option(
+        None,
+        "convlstm, predrnn, predrnn-v2, predrnn++, mim, simvp, tau, vit or dmvfn (see `framecast models`).",
+        flags=("--model", "-m"),
+    )
     preset: str = option("small", "tiny, small or base.")
     overrides: dict[str, Any] = option(help="Model options that differ from the preset.", cli=False, factory=dict)
     data: str = option(
