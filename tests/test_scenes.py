@@ -180,7 +180,8 @@ def test_a_fifth_of_scenes_are_fully_still(grey_sample: tuple[np.ndarray, list[d
             assert moved == 0.0  # nothing at all changes
         elif scene["still"]:
             assert moved < 2.5 / 255  # sensor noise only: about one grey level
-    assert (change[~still] > 0.5 / 255).mean() >= 0.95  # the others do move
+    # the others do move, all but the slowest (a few are as slow as a talking head's clip, 0.03 px per frame)
+    assert (change[~still] > 0.5 / 255).mean() >= 0.9
 
 
 def test_motion_is_natural_and_small(grey_sample: tuple[np.ndarray, list[dict]]) -> None:
@@ -206,7 +207,12 @@ def test_drawn_statistics_follow_the_findings() -> None:
     scenes = [gen.describe(i) for i in range(600)]
     moving = [s for s in scenes if not s["still"]]
     speeds = [v for s in moving for v in [*s["object_speeds"], s["camera_speed"]] if v > 0]
-    assert min(speeds) >= 0.08 - 1e-9 and max(speeds) <= 2.5 + 1e-9
+    assert min(speeds) >= 0.03 - 1e-9 and max(speeds) <= 2.5 + 1e-9
+    # half of the moving objects wander, half of those in place (a drift of zero)
+    objects = sum(len(s["objects"]) for s in moving)
+    assert 0.4 <= sum(s["wandering_objects"] for s in moving) / objects <= 0.6
+    in_place = sum(v == 0 for s in moving for v in s["object_speeds"])
+    assert 0.15 <= in_place / objects <= 0.35
     assert np.median(speeds) < 0.6  # log-uniform: most motion is slow
     assert 0.14 <= np.mean([s["drift"] != 0 for s in scenes]) <= 0.26
     noise = np.array([s["noise"] for s in scenes])

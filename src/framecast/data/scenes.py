@@ -10,7 +10,12 @@ scenes match real frames' statistics at the working size, and that getting them 
   noise, in the scenes that have it, changes from frame to frame);
 - 0-3 soft-masked, blob-shaped cut-outs of OTHER photos of the same split, moving over it with their own
   velocities and hiding each other in z-order;
-- speeds log-uniform in 0.08-2.5 px per frame at 64x64 (scaled with the frame size);
+- speeds log-uniform in 0.03-2.5 px per frame at 64x64 (scaled with the frame size);
+- in half of the moving objects and panning cameras the velocity wanders (an AR(1) walk around the drawn one),
+  and in half of those it wanders around zero (a jitter in place, as a talking head or a held camera): motion in
+  real clips is not constant, and a model that saw only constant velocities extrapolates every small motion
+  confidently and overshoots on nearly still clips (a talking head's clip, whose copy-last error grows with the
+  lag rather than its square, was worse than copy-last with every model trained without it);
 - per-crop contrast (standard deviation of a frame) mostly in 0.18-0.36, as real 64x64 crops (0.18-0.31);
 - optical blur of 0-0.8 px, sensor noise in 30% of scenes with standard deviation at most 0.004, a slow
   brightness drift in 20% of scenes and, in colour, a slight white-balance cast;
@@ -80,7 +85,14 @@ NOISE_SHARE = 0.3
 NOISE_STD = (0.001, 0.004)
 BLUR_MAX = 0.8
 #: Pixels per frame at 64x64, drawn log-uniform; scaled with the frame size.
-SPEED_RANGE = (0.08, 2.5)
+SPEED_RANGE = (0.03, 2.5)
+#: Share of moving objects (and of panning cameras) whose velocity wanders, and how far: the wander's standard
+#: deviation per frame as a share of the drawn speed, and how much of it carries over to the next frame.
+WANDER_SHARE = 0.5
+WANDER_STD = (0.3, 1.0)
+WANDER_RHO = 0.7
+#: Share of the wandering ones that wander around zero: jitter in place, no drift.
+JITTER_SHARE = 0.5
 #: Standard deviation a frame's luma is brought to; clipping at 0 and 1 lowers it a little.
 CONTRAST_RANGE = (0.2, 0.33)
 MEAN_RANGE = (0.38, 0.6)
@@ -179,6 +191,7 @@ class _Object:
     edge: float  # width of the soft edge, render pixels
     start: tuple[float, float]  # centre at frame 0, (y, x) output pixels from the top-left corner
     velocity: tuple[float, float]  # output pixels per frame
+    wander: np.ndarray  # (T, 2): offsets from the constant-velocity path, output pixels (zeros: none)
 
     @property
     def speed(self) -> float:
@@ -315,6 +328,7 @@ class MovingScenesGenerator:
             "zoom": scene.zoom,
             "rotation": scene.rotation,
             "shake": scene.shake_std,
+            "wandering_objects": sum(bool(o.wander.any()) for o in scene.objects),
             "drift": scene.drift,
             "noise": scene.noise,
             "blur": scene.blur,
@@ -339,6 +353,10 @@ class MovingScenesGenerator:
         count = int(rng.choice(len(OBJECT_COUNT_P), p=OBJECT_COUNT_P))
         pan, zoom, rotation, shake_std = self._camera_motion(rng, still, moving_objects=count > 0)
         shake = self._shake(rng, shake_std)
+        if pan.any() and rng.random() < WANDER_SHARE:  # a hand-held pan: its speed and direction wander
+            shake = shake + self._wander(rng, float(np.hypot(*pan)))
+            if rng.random() < JITTER_SHARE:
+                pan = np.zeros(2)  # a held camera: it jitters around one place
         tilt = float(rng.uniform(-0.08, 0.08))
         flip = float(rng.choice((-1.0, 1.0)))
         angles, zooms = _camera_geometry(self.frames, tilt, rotation, zoom)
@@ -407,6 +425,16 @@ class MovingScenesGenerator:
             offsets[t] = rho * offsets[t - 1] + math.sqrt(1 - rho**2) * steps[t]
         return offsets - offsets[0]
 
+    def _wander(self, rng: np.random.Generator, speed: float) -> np.ndarray:
+        """Offsets (T, 2) from a constant-velocity path whose velocity wanders: an AR(1) walk of the velocity
+        around the drawn one, summed into positions (0 at frame 0)."""
+        std = speed * rng.uniform(*WANDER_STD)
+        steps = rng.normal(0.0, std, (self.frames, 2))
+        velocity = np.zeros((self.frames, 2))
+        for t in range(1, self.frames):
+            velocity[t] = WANDER_RHO * velocity[t - 1] + math.sqrt(1 - WANDER_RHO**2) * steps[t]
+        return np.cumsum(velocity, axis=0)
+
     def _place_view(
         self, rng: np.random.Generator, photo: str, low: np.ndarray, high: np.ndarray, flip: float
     ) -> tuple[float, tuple[float, float]]:
@@ -434,6 +462,10 @@ class MovingScenesGenerator:
         scale = min(max(scale, MIN_SCALE), 0.45 * size.min() / reach)
         source = _pick_place(rng, photo, np.full(2, scale * reach), size - scale * reach, np.array(axes), scale)
         velocity = np.zeros(2) if still else self._speed(rng) * _direction(rng)
+        wanders = not still and rng.random() < WANDER_SHARE
+        wander = self._wander(rng, float(np.hypot(*velocity))) if wanders else np.zeros((self.frames, 2))
+        if wanders and rng.random() < JITTER_SHARE:
+            velocity = np.zeros(2)  # it jitters in place
         # centred on a random point of the frame halfway through, so that it is seen most of the sequence
         middle = rng.uniform(0.15, 0.85, 2) * np.array([self.height, self.width])
         start = middle - velocity * (self.frames - 1) / 2
@@ -448,6 +480,7 @@ class MovingScenesGenerator:
             edge=float(rng.uniform(0.7, 2.0)),
             start=(float(start[0]), float(start[1])),
             velocity=(float(velocity[0]), float(velocity[1])),
+            wander=wander,
         )
 
 
@@ -538,7 +571,7 @@ def _object_frames(obj: _Object, frames: int, channels: int) -> tuple[np.ndarray
     """The patch shifted by each frame's sub-pixel offset, (T, C + 1, P + 1, P + 1), and integer corners (T, 2)."""
     patch, radius = _object_patch(obj, channels)
     t = np.arange(frames)[:, None]
-    centre = (np.array(obj.start) + t * np.array(obj.velocity)) * RENDER_SCALE - 0.5  # render pixel index
+    centre = (np.array(obj.start) + t * np.array(obj.velocity) + obj.wander) * RENDER_SCALE - 0.5  # render px
     corner = centre - radius
     whole = np.floor(corner)
     frac = (corner - whole).astype(np.float32)
