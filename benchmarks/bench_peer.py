@@ -1,91 +1,79 @@
-"""framecast's ConvLSTM and PredRNN against OpenSTL's, side by side at the same configuration.
+"""framecast's models against OpenSTL's, side by side at the same configuration.
 
 OpenSTL (github.com/chengtan9907/OpenSTL) is the reference most people train these models with. Point
-`OPENSTL_SRC` at a checkout of it; this script loads its ConvLSTM and PredRNN model and cell files (they need
-only torch) straight from that folder, without importing the rest of the package. Nothing of it is copied here.
-Without `OPENSTL_SRC` only framecast's column is measured.
+`OPENSTL_SRC` at a checkout of it; this script loads the model and module files of the six families framecast
+shares with it (ConvLSTM, PredRNN, PredRNN++, MIM, SimVP, TAU) straight from that folder, through the loader that
+`scripts/check_openstl_import.py` uses (`scripts/openstl_reference.py`), without importing the rest of the
+package. Nothing of it is copied here. Without `OPENSTL_SRC` only framecast's column is measured.
 
-Both implementations get the same configuration: layers, hidden channels, kernel, patch, batch, frames (10 in,
-10 out, 64x64x1), threads and precision, and the same inputs. They alternate in every round: framecast, then
-OpenSTL, round after round, so that a change of machine load touches both alike, and each figure is the median
-of the rounds.
+Both implementations get the same configuration, read off framecast's preset (recurrent families: layers, hidden
+channels, kernel, patch; SimVP and TAU: encoder width and layers, translator width and depth, MLP ratio), the same
+batch, frames (10 in, 10 out, 64x64x1), threads and precision, and the same inputs. They alternate in every round:
+framecast, then OpenSTL, round after round, so that a change of machine load touches both alike, and each figure
+is the median of the rounds.
 
-- Training step: forward, loss, backward, AdamW step. framecast runs its model as its trainer does (teacher
-  forcing 0.5, MSE on the predicted frames). OpenSTL runs its model as its trainer does: the frames folded into
-  patches (its `reshape_patch`, done in torch here), a scheduled-sampling mask of the same 0.5 (built once,
-  outside the timing), and the MSE its model returns (over all 19 generated frames).
+- Training step: each side's own forward in training mode, an MSE loss, backward, AdamW step.
+  Recurrent families: framecast runs its model as its trainer does (teacher forcing 0.5, MSE on the predicted
+  frames). OpenSTL runs its model as its trainer does: the frames folded into patches (its `reshape_patch`, done
+  in torch here), a scheduled-sampling mask of the same 0.5 (built once, outside the timing), and the MSE its
+  model returns (over all 19 generated frames). SimVP and TAU (no recurrence, so no teacher forcing): both
+  models map the 10 context frames to the 10 next in one pass, MSE against the target. TAU's differential
+  divergence term is left out on both sides (OpenSTL adds it in its training method, not its model; framecast's
+  model leaves it only when given the target, which it is not here), so both minimise the same MSE.
   `bf16` is autocast on framecast's side; on OpenSTL's it is reported two ways: fp32 (its trainer ignores its
-  own mixed-precision flag), and with bf16 autocast applied by hand around its forward.
+  own mixed-precision flag), and with bf16 autocast applied by hand around its forward. `--precisions fp32`
+  leaves bf16 out.
 - Inference: the 10 frames after 10, framecast under `torch.inference_mode()` (as `eval` and `predict` run),
-  OpenSTL under `torch.no_grad()` (as its test loop runs), at batch 16 and batch 1.
+  OpenSTL under `torch.no_grad()` as its test loop runs it (no teacher forcing), at batch 16 and batch 1.
 - Peak memory of a training step: on a GPU, `torch.cuda.max_memory_allocated`; on a CPU, the rise of the
   process's peak resident set over a step, each implementation measured in a fresh process of its own (see
   `peak_memory`).
 
 Usage:
-    OPENSTL_SRC=path/to/OpenSTL python benchmarks/bench_peer.py [--presets small,base] [--device cuda]
+    OPENSTL_SRC=path/to/OpenSTL python benchmarks/bench_peer.py [--models simvp,tau] [--presets small,base]
+        [--precisions fp32] [--threads 1] [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from bench_models import machine_name, sync  # this folder: scripts run from it, or from the subprocesses below
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))  # OpenSTL's loader, shared with the check
+from openstl_reference import (
+    BLOCK_OPTIONS,
+    CONTEXT,
+    FAMILIES,
+    HORIZON,
+    RECURRENT,
+    RECURRENT_OPTIONS,
+    build_reference,
+    fold,
+    load_reference,
+    reference_options,
+    reference_predict,
+)
+
 from framecast.models.registry import create_model
 
 HERE = Path(__file__).resolve().parent
-MODELS = ("convlstm", "predrnn")
-PEER_FILES = {
-    "convlstm": ("openstl/modules/convlstm_modules.py", "ConvLSTMCell", "openstl/models/convlstm_model.py",
-                 "ConvLSTM_Model"),
-    "predrnn": ("openstl/modules/predrnn_modules.py", "SpatioTemporalLSTMCell", "openstl/models/predrnn_model.py",
-                "PredRNN_Model"),
-}  # fmt: skip
-CONTEXT, HORIZON, SIZE = 10, 10, 64
-TEACHER_FORCING = 0.5
-
-
-def _load_file(name: str, path: Path) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_peer(source: Path, model: str) -> type:
-    """OpenSTL's model class for `model`, loaded from its files alone.
-
-    Its model files import their cell from the `openstl.modules` package, whose __init__ imports every module
-    of the package (and their third-party needs); a bare stand-in package holding just the cell takes its place.
-    """
-    cell_file, cell_name, model_file, model_name = PEER_FILES[model]
-    for path in (cell_file, model_file):
-        if not (source / path).is_file():
-            raise SystemExit(f"OPENSTL_SRC={source} has no {path}: point it at a checkout of OpenSTL")
-    sys.modules.setdefault("openstl", types.ModuleType("openstl"))
-    modules = sys.modules.setdefault("openstl.modules", types.ModuleType("openstl.modules"))
-    cells = _load_file(f"openstl.modules.{Path(cell_file).stem}", source / cell_file)
-    setattr(modules, cell_name, getattr(cells, cell_name))
-    return getattr(_load_file(f"openstl.models.{Path(model_file).stem}", source / model_file), model_name)
+MODELS = FAMILIES
+SIZE = 64
+TEACHER_FORCING = 0.5  # recurrent families only, on both sides
 
 
 def settings(model: str, preset: str) -> dict:
     """The shared configuration, read off framecast's preset."""
-    config = create_model(model, preset=preset).config
-    return {"layers": config.layers, "hidden": config.hidden, "kernel": config.kernel, "patch": config.patch}
+    return reference_options(model, create_model(model, preset=preset).config)
 
 
 class Ours:
@@ -98,7 +86,10 @@ class Ours:
 
     def train_loss(self, context, target, precision):
         with torch.autocast(context.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            pred = self.model(context, HORIZON, target=target, teacher_forcing=TEACHER_FORCING)
+            if self.model.recurrent:
+                pred = self.model(context, HORIZON, target=target, teacher_forcing=TEACHER_FORCING)
+            else:  # one pass for the 10 frames; without the target TAU leaves no differential divergence term
+                pred = self.model(context, HORIZON)
         return torch.nn.functional.mse_loss(pred.float(), target)
 
     def infer(self, context, precision):
@@ -106,31 +97,16 @@ class Ours:
             return self.model(context, HORIZON)
 
 
-def fold(frames: torch.Tensor, patch: int) -> torch.Tensor:
-    """(B, T, C, H, W) -> (B, T, H/p, W/p, p*p*C): the patch layout OpenSTL's recurrent models take."""
-    b, t, c, h, w = frames.shape
-    x = frames.permute(0, 1, 3, 4, 2).reshape(b, t, h // patch, patch, w // patch, patch, c)
-    return x.permute(0, 1, 2, 4, 3, 5, 6).reshape(b, t, h // patch, w // patch, patch * patch * c)
-
-
 class Peer:
     """OpenSTL's model at the same configuration, run as its trainer and its test loop run it."""
 
     name = "OpenSTL"
 
-    def __init__(self, cls: type, s: dict, device: torch.device, hand_autocast: bool = False) -> None:
-        configs = SimpleNamespace(
-            in_shape=(CONTEXT + HORIZON, 1, SIZE, SIZE),
-            patch_size=s["patch"],
-            filter_size=s["kernel"],
-            stride=1,
-            layer_norm=0,
-            pre_seq_length=CONTEXT,
-            aft_seq_length=HORIZON,
-            reverse_scheduled_sampling=0,
-        )
-        self.patch = s["patch"]
-        self.model = cls(s["layers"], [s["hidden"]] * s["layers"], configs).to(device)
+    def __init__(self, cls: type, family: str, s: dict, device: torch.device, hand_autocast: bool = False) -> None:
+        self.family = family
+        self.recurrent = family in RECURRENT
+        self.patch = s.get("patch", 1)
+        self.model = build_reference(cls, family, s, SIZE).to(device)
         self.hand_autocast = hand_autocast
         self.mask = None
 
@@ -143,16 +119,25 @@ class Peer:
         return self.mask
 
     def train_loss(self, context, target, precision):
+        autocast = torch.autocast(
+            context.device.type, torch.bfloat16, enabled=precision == "bf16" and self.hand_autocast
+        )
+        if not self.recurrent:  # SimVP's training method: the model's 10 frames, MSE against the target
+            with autocast:
+                pred = self.model(context)
+            return torch.nn.functional.mse_loss(pred.float(), target)
         frames = fold(torch.cat([context, target], 1), self.patch)
-        with torch.autocast(context.device.type, torch.bfloat16, enabled=precision == "bf16" and self.hand_autocast):
+        with autocast:
             _, loss = self.model(frames, self._mask(len(frames), frames.device))
         return loss.float()
 
     def infer(self, context, precision):
-        b = len(context)
-        frames = fold(torch.cat([context, torch.zeros_like(context)], 1), self.patch)
-        with torch.no_grad(), torch.autocast(context.device.type, torch.bfloat16, enabled=precision == "bf16"):
-            return self.model(frames, torch.zeros_like(self._mask(b, frames.device)), return_loss=False)[0]
+        for m in self.model.modules():  # OpenSTL's MIM blocks carry a cell state (detached) from call to call
+            carried = getattr(m, "convlstm_c", None)
+            if carried is not None and carried.shape[0] != len(context):
+                m.convlstm_c = None  # a new batch size: start it again, as a fresh model would
+        with torch.autocast(context.device.type, torch.bfloat16, enabled=precision == "bf16"):
+            return reference_predict(self.model, self.family, context, self.patch)  # under torch.no_grad()
 
 
 def inputs(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,11 +182,14 @@ def bench(model: str, preset: str, batch: int, device: torch.device, peer_cls, a
     context, target = inputs(batch, device)
     row: dict = {"model": model, "preset": preset, "batch": batch, **s}
     # Training: framecast fp32, framecast bf16, OpenSTL fp32, OpenSTL with bf16 autocast by hand, alternating.
-    contenders = {"framecast fp32": (Ours(model, preset, device), "fp32"),
-                  "framecast bf16": (Ours(model, preset, device), "bf16")}  # fmt: skip
+    bf16 = "bf16" in args.precisions.split(",")
+    contenders = {"framecast fp32": (Ours(model, preset, device), "fp32")}
+    if bf16:
+        contenders["framecast bf16"] = (Ours(model, preset, device), "bf16")
     if peer_cls is not None:
-        contenders["OpenSTL fp32"] = (Peer(peer_cls, s, device), "fp32")
-        contenders["OpenSTL bf16 by hand"] = (Peer(peer_cls, s, device, hand_autocast=True), "bf16")
+        contenders["OpenSTL fp32"] = (Peer(peer_cls, model, s, device), "fp32")
+        if bf16:
+            contenders["OpenSTL bf16 by hand"] = (Peer(peer_cls, model, s, device, hand_autocast=True), "bf16")
     if args.compile:  # `train --compile`: the first step compiles, and its time is reported apart
         compiled = Ours(model, preset, device)
         compiled.model = torch.compile(compiled.model)
@@ -222,7 +210,8 @@ def bench(model: str, preset: str, batch: int, device: torch.device, peer_cls, a
     row["infer_s"] = {}
     for b in (batch, 1):
         ctx = context[:b].contiguous()
-        pairs = {f"{k.split()[0]} {p}": (c, p) for p in ("fp32", "bf16") for k, (c, cp) in contenders.items()
+        precisions = ("fp32", "bf16") if bf16 else ("fp32",)
+        pairs = {f"{k.split()[0]} {p}": (c, p) for p in precisions for k, (c, cp) in contenders.items()
                  if cp == "fp32" and "compiled" not in k}  # fmt: skip
         t = rounds(pairs, lambda cp, ctx=ctx: cp[0].infer(ctx, cp[1]), device, args.warmup, args.repeats)
         row["infer_s"][str(b)] = {k: statistics.median(v) for k, v in t.items()}
@@ -253,7 +242,7 @@ def measure_memory(model: str, preset: str, batch: int, device: str, who: str) -
     if who == "framecast":
         c = Ours(model, preset, dev)
     else:
-        c = Peer(load_peer(Path(os.environ["OPENSTL_SRC"]), model), settings(model, preset), dev)
+        c = Peer(load_reference(Path(os.environ["OPENSTL_SRC"]))[model], model, settings(model, preset), dev)
     c.model.train()
     train_step(c, context, target, "fp32")  # a first step: optimizer state, kernels and their buffers
     if dev.type == "cuda":
@@ -282,12 +271,13 @@ def ratio(a: float, b: float) -> str:
 
 def print_row(r: dict) -> None:
     t = r["train_s"]
-    print(f"\n{r['model']} {r['preset']} (layers {r['layers']}, hidden {r['hidden']}, kernel {r['kernel']}, "
-          f"patch {r['patch']}), batch {r['batch']}; parameters {r['parameters']}")  # fmt: skip
+    shared = ", ".join(f"{k.replace('_', ' ')} {r[k]}" for k in (*RECURRENT_OPTIONS, *BLOCK_OPTIONS) if k in r)
+    print(f"\n{r['model']} {r['preset']} ({shared}), batch {r['batch']}; parameters {r['parameters']}")
     print("  train step: " + ", ".join(f"{k} {v:.3f} s" for k, v in t.items()))
     if "OpenSTL fp32" in t:
-        print(f"    framecast fp32 vs OpenSTL fp32: {ratio(t['framecast fp32'], t['OpenSTL fp32'])}; "
-              f"framecast bf16 vs OpenSTL fp32: {ratio(t['framecast bf16'], t['OpenSTL fp32'])}; "
+        print(f"    framecast fp32 vs OpenSTL fp32: {ratio(t['framecast fp32'], t['OpenSTL fp32'])}")
+    if "OpenSTL bf16 by hand" in t:
+        print(f"    framecast bf16 vs OpenSTL fp32: {ratio(t['framecast bf16'], t['OpenSTL fp32'])}; "
               f"vs OpenSTL bf16 by hand: {ratio(t['framecast bf16'], t['OpenSTL bf16 by hand'])}")  # fmt: skip
     if "compile_s" in r:
         print(f"    torch.compile: {r['compile_s']:.0f} s to compile (the first step)")
@@ -295,8 +285,9 @@ def print_row(r: dict) -> None:
         line = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in inf.items())
         print(f"  inference, batch {b}: {line}")
         if "OpenSTL fp32" in inf:
-            print(f"    fp32 {ratio(inf['framecast fp32'], inf['OpenSTL fp32'])}, bf16 "
-                  f"{ratio(inf['framecast bf16'], inf['OpenSTL bf16'])}, framecast bf16 vs OpenSTL fp32 "
+            print(f"    fp32 {ratio(inf['framecast fp32'], inf['OpenSTL fp32'])}")
+        if "OpenSTL bf16" in inf:
+            print(f"    bf16 {ratio(inf['framecast bf16'], inf['OpenSTL bf16'])}, framecast bf16 vs OpenSTL fp32 "
                   f"{ratio(inf['framecast bf16'], inf['OpenSTL fp32'])}")  # fmt: skip
     if "memory_mb" in r:
         print("  peak memory of a training step: " + ", ".join(f"{k} {v:.0f} MB" for k, v in r["memory_mb"].items()))
@@ -307,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--presets", default="small", help="comma-separated framecast presets (default small)")
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--precisions", default="fp32,bf16", help="fp32, or fp32,bf16 (default: both)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--warmup", type=int, default=2)
@@ -320,9 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     source = os.environ.get("OPENSTL_SRC")
     print(f"machine: {machine_name(device)}; OpenSTL: {source or 'not given (set OPENSTL_SRC)'}")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    classes = load_reference(Path(source)) if source else {}
     rows = []
     for model in args.models.split(","):
-        peer_cls = load_peer(Path(source), model) if source else None
+        peer_cls = classes.get(model)
         for preset in args.presets.split(","):
             row = bench(model, preset, args.batch, device, peer_cls, args)
             if not args.no_memory:
@@ -332,7 +326,10 @@ def main(argv: list[str] | None = None) -> int:
             print_row(row)
             rows.append(row)
     out = args.out or HERE / "results" / f"peer-{device.type}.json"
-    document = {"machine": machine_name(device), "openstl": bool(source), "command": " ".join(sys.argv), "rows": rows}
+    document = {"machine": machine_name(device), "openstl": bool(source), "command": " ".join(sys.argv)}
+    document["load_average_before"] = load_before  # of the whole machine: other jobs' load shows here
+    document["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    document["rows"] = rows
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\nwrote {out}")
     return 0

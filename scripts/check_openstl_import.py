@@ -2,8 +2,9 @@
 
 Point `OPENSTL_SRC` at a checkout of OpenSTL (github.com/chengtan9907/OpenSTL). For each family (ConvLSTM,
 PredRNN, PredRNN++, MIM, SimVP, TAU) this script loads OpenSTL's model and module files straight from that folder
-(nothing of it is copied here; what those files import and these models never use, such as timm's blocks, is
-stood in for by empty placeholders), builds the model with random weights (every tensor perturbed, so that no
+(with `openstl_reference.py` beside it, which `benchmarks/bench_peer.py` shares; nothing of OpenSTL is copied here;
+what those files import and these models never use, such as timm's blocks, is stood in for by empty
+placeholders), builds the model with random weights (every tensor perturbed, so that no
 zero-initialised gate or peephole hides a wrong mapping), saves its state dict as OpenSTL's training does, imports
 the file with framecast's importer, and runs both on the same frames: OpenSTL's model as its test loop runs it
 (patched frames for the recurrent ones, no teacher forcing), framecast's as every command runs it. It prints, per
@@ -21,114 +22,33 @@ the saved reference file, the frames and OpenSTL's prediction, and the import's 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
 import tempfile
-import types
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-FAMILIES = ("convlstm", "predrnn", "predrnn++", "mim", "simvp", "tau")
-RECURRENT = {
-    "convlstm": ("convlstm_modules.py", ("ConvLSTMCell",), "convlstm_model.py", "ConvLSTM_Model"),
-    "predrnn": ("predrnn_modules.py", ("SpatioTemporalLSTMCell",), "predrnn_model.py", "PredRNN_Model"),
-    "predrnn++": ("predrnnpp_modules.py", ("CausalLSTMCell", "GHU"), "predrnnpp_model.py", "PredRNNpp_Model"),
-    "mim": ("mim_modules.py", ("MIMBlock", "MIMN"), "mim_model.py", "MIM_Model"),
-}
-CONTEXT, HORIZON = 10, 10
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared loader beside this file, however it is run
+from openstl_reference import (
+    CONTEXT,
+    FAMILIES,
+    HORIZON,
+    RECURRENT,
+    build_reference,
+    load_reference,
+    reference_options,
+    reference_predict,
+)
+
 #: Small configurations of the same structure, and the import options that say so.
 TINY_RECURRENT = {"layers": 2, "hidden": 4, "kernel": 3, "patch": 4}
 TINY_BLOCKS = {"spatial_width": 2, "spatial_layers": 2, "translator_width": 8, "translator_depth": 2, "mlp_ratio": 2.0}
 #: How each family's fixture file is saved: OpenSTL's training checkpoint (`state_dict`, keys under `model.`) or the
 #: bare state dict; both shapes of the released files are exercised.
 LIGHTNING = {"convlstm", "mim", "tau"}
-
-
-# ------------------------------------------------------------------------------------- loading OpenSTL's files
-
-
-def _load_file(name: str, path: Path) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _package(name: str) -> types.ModuleType:
-    module = sys.modules.get(name) or types.ModuleType(name)
-    module.__path__ = []  # a package, so that relative imports resolve
-    sys.modules[name] = module
-    return module
-
-
-def _placeholders(module: types.ModuleType, *names: str) -> None:
-    for n in names:
-        setattr(module, n, type(n, (nn.Module,), {}))
-
-
-class _DropPath(nn.Module):
-    """Stands in for timm's DropPath: the models here are compared in eval mode, where it passes x on."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x):
-        return x
-
-
-def _stub_timm() -> None:
-    """timm's names that OpenSTL's SimVP files import: DropPath and trunc_normal_ are used, the blocks are not."""
-    timm, layers, models = _package("timm"), _package("timm.layers"), _package("timm.models")
-    layers.DropPath, layers.trunc_normal_ = _DropPath, nn.init.trunc_normal_
-    timm.layers, timm.models = layers, models
-    for sub, names in {
-        "convnext": ("ConvNeXtBlock",),
-        "mlp_mixer": ("MixerBlock",),
-        "swin_transformer": ("SwinTransformerBlock",),
-        "vision_transformer": ("Block",),
-    }.items():
-        module = _package(f"timm.models.{sub}")
-        _placeholders(module, *names)
-        module.window_partition = module.window_reverse = None
-
-
-def load_reference(source: Path) -> dict[str, type]:
-    """OpenSTL's model classes by framecast's family name, loaded from its files alone."""
-    base = source / "openstl"
-    if not (base / "models" / "simvp_model.py").is_file():
-        raise SystemExit(f"OPENSTL_SRC={source} has no openstl/models/simvp_model.py: point it at OpenSTL's checkout")
-    _package("openstl")
-    modules = _package("openstl.modules")
-    _package("openstl.models")
-    classes = {}
-    for family, (cell_file, cells, model_file, model_name) in RECURRENT.items():
-        loaded = _load_file(f"openstl.modules.{Path(cell_file).stem}", base / "modules" / cell_file)
-        for cell in cells:
-            setattr(modules, cell, getattr(loaded, cell))
-        classes[family] = getattr(
-            _load_file(f"openstl.models.{Path(model_file).stem}", base / "models" / model_file), model_name
-        )
-    _stub_timm()
-    layers = _package("openstl.modules.layers")
-    van = _load_file("openstl.modules.layers.van", base / "modules" / "layers" / "van.py")
-    for n in ("DWConv", "MixMlp", "VANBlock"):
-        setattr(layers, n, getattr(van, n))
-    _placeholders(layers, "HorBlock", "ChannelAggregationFFN", "MultiOrderGatedAggregation", "MultiOrderDWConv")
-    _placeholders(layers, "PoolFormerBlock", "CBlock", "SABlock")
-    simvp_modules = _load_file("openstl.modules.simvp_modules", base / "modules" / "simvp_modules.py")
-    for n in dir(simvp_modules):
-        if not n.startswith("_"):
-            setattr(modules, n, getattr(simvp_modules, n))
-    simvp = _load_file("openstl.models.simvp_model", base / "models" / "simvp_model.py").SimVP_Model
-    classes["simvp"] = classes["tau"] = simvp
-    return classes
 
 
 # ---------------------------------------------------------------------------------------- building and running
@@ -140,36 +60,7 @@ def options(family: str, tiny: bool) -> dict:
 
     if tiny:
         return dict(TINY_RECURRENT if family in RECURRENT else TINY_BLOCKS)
-    cfg = create_model(family, "base").config
-    if family in RECURRENT:
-        return {k: getattr(cfg, k) for k in TINY_RECURRENT}
-    return {k: getattr(cfg, k) for k in TINY_BLOCKS}
-
-
-def build_reference(cls: type, family: str, o: dict, size: int) -> nn.Module:
-    if family in RECURRENT:
-        configs = SimpleNamespace(
-            in_shape=(CONTEXT + HORIZON, 1, size, size),
-            patch_size=o["patch"],
-            filter_size=o["kernel"],
-            stride=1,
-            layer_norm=0,
-            pre_seq_length=CONTEXT,
-            aft_seq_length=HORIZON,
-            reverse_scheduled_sampling=0,
-        )
-        return cls(o["layers"], [o["hidden"]] * o["layers"], configs)
-    return cls(
-        (CONTEXT, 1, size, size),
-        hid_S=o["spatial_width"],
-        hid_T=o["translator_width"],
-        N_S=o["spatial_layers"],
-        N_T=o["translator_depth"],
-        model_type="gSTA" if family == "simvp" else "tau",
-        mlp_ratio=o["mlp_ratio"],
-        drop=0.0,
-        drop_path=0.0,
-    )
+    return reference_options(family, create_model(family, "base").config)
 
 
 def perturb(model: nn.Module, generator: torch.Generator) -> None:
@@ -185,32 +76,6 @@ def perturb(model: nn.Module, generator: torch.Generator) -> None:
                 continue
             spread = float(tensor.std()) if tensor.numel() > 1 else 0.0
             tensor.add_(torch.randn(tensor.shape, generator=generator) * (spread if spread > 0 else 0.1))
-
-
-def fold(frames: torch.Tensor, p: int) -> torch.Tensor:
-    """(B, T, C, H, W) -> OpenSTL's patch layout (B, T, H/p, W/p, p*p*C)."""
-    b, t, c, h, w = frames.shape
-    x = frames.permute(0, 1, 3, 4, 2).reshape(b, t, h // p, p, w // p, p, c)
-    return x.permute(0, 1, 2, 4, 3, 5, 6).reshape(b, t, h // p, w // p, p * p * c)
-
-
-def unfold(patches: torch.Tensor, p: int, c: int) -> torch.Tensor:
-    """The inverse of `fold`."""
-    b, t, hp, wp, _ = patches.shape
-    x = patches.reshape(b, t, hp, wp, p, p, c).permute(0, 1, 2, 4, 3, 5, 6)
-    return x.reshape(b, t, hp * p, wp * p, c).permute(0, 1, 4, 2, 3)
-
-
-def reference_predict(model: nn.Module, family: str, context: torch.Tensor, patch: int) -> torch.Tensor:
-    """OpenSTL's prediction of HORIZON frames after `context`, as its test loop makes it (no teacher forcing)."""
-    with torch.no_grad():
-        if family not in RECURRENT:
-            return model(context)
-        b, _, c, h, w = context.shape
-        frames = fold(torch.cat([context, torch.zeros(b, HORIZON, c, h, w)], 1), patch)
-        mask = torch.zeros(b, HORIZON - 1, h // patch, w // patch, patch * patch * c)
-        out, _ = model(frames, mask, return_loss=False)
-        return unfold(out[:, -HORIZON:], patch, c)
 
 
 def save_like_openstl(model: nn.Module, family: str, path: Path) -> None:
@@ -271,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     if "OPENSTL_SRC" not in os.environ:
         raise SystemExit("set OPENSTL_SRC to a checkout of OpenSTL")
-    classes = load_reference(Path(os.environ["OPENSTL_SRC"]).expanduser())
+    classes = load_reference(Path(os.environ["OPENSTL_SRC"]))
     if args.fixtures:
         args.fixtures.mkdir(parents=True, exist_ok=True)
     rows = []
