@@ -193,3 +193,27 @@ def test_scene_arrays_are_told_from_digits() -> None:
     scenes = open_dataset("moving-scenes", "val", limit=1)[0].numpy()
     assert looks_like_digits(digits) and not looks_like_digits(scenes)
     assert np.isfinite(scenes).all()
+
+
+@pytest.mark.parametrize("kind", ["gif", "mp4"])
+def test_a_colour_clip_predicted_by_a_colour_checkpoint_is_written_in_colour(tmp_path: Path, kind: str) -> None:
+    import dataclasses
+
+    import imageio.v3 as iio
+
+    from framecast.checkpoints import save_weights
+    from framecast.models import create_model
+
+    model = create_model("convlstm", "tiny", channels=3, residual=True)
+    spec = {"channels": 3, "height": 64, "width": 64, "context": 4, "horizon": 3, "content": "natural"}
+    weights = tmp_path / "rgb.safetensors"
+    save_weights(model, weights, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
+    out = tmp_path / f"carphone.{kind}"
+    result = run_cli("predict", str(CARPHONE), "--checkpoint", str(weights), "--start", "30", "-o", str(out), "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)["clips"][0]
+    assert not any("grey" in w for w in report["warnings"])  # colour in, colour weights: nothing to warn about
+    frames = iio.imread(out, index=None)[..., :3].astype(int)
+    assert frames.ndim == 4 and frames.shape[-1] == 3
+    # colour: the channels differ (a grey picture has R = G = B everywhere); compressed video keeps it roughly
+    assert np.abs(frames[..., 0] - frames[..., 2]).mean() > 5
