@@ -39,7 +39,8 @@ files against their recorded sizes and sha256, re-runs that command on the first
 compares the scores with the record, and checks that this page is what the records give.
 
 All scores follow the [metric definitions](metrics.md): `mse` and `mae` are per-frame sums over the 64x64
-pixels, averaged over the 10 predicted frames; `ssim` uses data range 1. The test split is generated Moving
+pixels, averaged over the 10 predicted frames; `ssim` uses data range 1; `accuracy` is the share of pixels on the
+right side of 0.5 (prediction and truth thresholded). The test split is generated Moving
 MNIST drawn from MNIST's 10,000 test digits (never seen in training or validation), with fixed seeds, and the
 baselines are scored on the very same sequences: `zeros` predicts blank frames, `copy-last` repeats the last
 frame seen. A checkpoint ships only with an MSE below 60% of the zeros baseline's.
@@ -157,14 +158,15 @@ def card(record: dict) -> str:
         wrap_command(test["command"]),
         "```",
         "",
-        "| predictor | mse | mse per pixel | mae | psnr | ssim | MSE / zeros' MSE |",
-        "| --- | --: | --: | --: | --: | --: | --: |",
+        "| predictor | mse | mse per pixel | mae | psnr | ssim | accuracy | MSE / zeros' MSE |",
+        "| --- | --: | --: | --: | --: | --: | --: | --: |",
     ]
     for who, s in scores.items():
         label = f"{record['model']} {record['preset']}" if who == record["model"] else who
+        accuracy = f"{s['accuracy']:.4f}" if "accuracy" in s else "-"
         out.append(
             f"| {label} | {s['mse']:.1f} | {s['mse_pixel']:.4f} | {s['mae']:.1f} | {s['psnr']:.2f} | "
-            f"{s['ssim']:.4f} | {s['mse'] / zeros:.2f} |"
+            f"{s['ssim']:.4f} | {accuracy} | {s['mse'] / zeros:.2f} |"
         )
     steps = scores[record["model"]]["per_step_mse"]
     out += [

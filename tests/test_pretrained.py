@@ -86,7 +86,7 @@ def test_eval_on_the_test_split_reproduces_the_model_card(record) -> None:
     assert report["sequences"] == subset["sequences"]
     for who, recorded in subset["scores"].items():
         got = report["results"][who]["rollout"]
-        for key in ("mse", "mae", "psnr", "ssim"):
+        for key in ("mse", "mae", "psnr", "ssim", "accuracy"):
             assert got[key] == pytest.approx(recorded[key], rel=2e-3), (who, key)
         assert got["per_step"]["mse"] == pytest.approx(recorded["per_step_mse"], rel=5e-3)
 
