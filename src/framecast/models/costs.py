@@ -31,7 +31,10 @@ def count_flops(name: str, config: dict[str, Any], *, context: int, horizon: int
 
     with torch.device("meta"):
         model = model_from_config(name, config).eval()
-        sample = torch.empty(batch, context, config["channels"], config["height"], config["width"])
+    device = "meta" if model.count_flops_on_meta else "cpu"
+    if device == "cpu":
+        model = model_from_config(name, config).eval().for_counting()  # a small, quick forward on zeros
+    sample = torch.zeros(batch, context, config["channels"], config["height"], config["width"], device=device)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(sample, horizon)
     return int(counter.get_total_flops())

@@ -237,6 +237,7 @@ class DMVFN(FramePredictor):
     """Routed multi-scale voxel-flow blocks: the next frame is the last two frames warped and blended."""
 
     recurrent = True
+    count_flops_on_meta = False  # warps and resizes: see FramePredictor
 
     def __init__(self, config: DMVFNConfig) -> None:
         super().__init__(config)
@@ -292,6 +293,11 @@ class DMVFN(FramePredictor):
 
     def _inputs(self, frames: torch.Tensor) -> torch.Tensor:
         return frames - 0.5 if self.config.centred else frames
+
+    def for_counting(self) -> DMVFN:
+        """Every block runs, as on the meta device: the FLOPs shown are the upper bound, whatever the input."""
+        self.router = None
+        return self
 
     def gates(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """(B, n) 0/1 gates of the blocks for frames `a`, `b`: routed (see the module notes) or all ones."""

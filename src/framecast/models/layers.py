@@ -447,6 +447,14 @@ class FramePredictor(nn.Module):
     recurrent: bool = False
     #: Whether `context_teacher_forcing < 1` (reverse scheduled sampling on the context) is understood.
     supports_reverse_sampling: bool = False
+    #: Whether FLOPs are best counted on the meta device (no memory, no compute). A family whose forward is
+    #: mostly warps and resizes sets False: on meta those run as Python decompositions, ten times slower than the
+    #: real kernels on a small CPU input.
+    count_flops_on_meta: bool = True
+
+    def for_counting(self) -> FramePredictor:
+        """The model as FLOPs are counted on a real input: the worst case of any input-dependent choice."""
+        return self
 
     @property
     def residual(self) -> bool:
