@@ -157,6 +157,7 @@ def test_a_run_without_the_page(tmp_path: Path) -> None:
         assert float(answer.rows[0][-1]) > 0  # ms per sequence
         assert seen == ["convlstm/shipped: predicting", "plotting"]
         assert sorted(Path(f).suffix for f in answer.files) == [".gif", ".json", ".mp4", ".npz", ".png"]
+        assert len(answer.gallery) == 1  # a model that paints its frames has no flow to show
         assert _frames_in(Path(answer.gallery[0][0]).read_bytes()) == 10 + 3
         bad = actions.run(
             actions.Request("sample", None, 0, "../x.mp4", ["convlstm/shipped"], "", "", "", ""),
@@ -168,8 +169,7 @@ def test_a_run_without_the_page(tmp_path: Path) -> None:
     assert not workspace.root.exists()
 
 
-@pytest.mark.parametrize("warp", [True, False])
-def test_the_page_shows_the_flow_of_models_that_warp(tmp_path: Path, warp: bool) -> None:
+def test_the_page_shows_the_flow_of_models_that_warp(tmp_path: Path) -> None:
     import dataclasses
 
     from framecast.checkpoints import save_weights
@@ -179,7 +179,7 @@ def test_the_page_shows_the_flow_of_models_that_warp(tmp_path: Path, warp: bool)
     from framecast.ui.runner import Results, Settings, run_one
     from framecast.ui.sources import Clip
 
-    model = create_model("convlstm", "tiny", residual=True, warp=warp)
+    model = create_model("convlstm", "tiny", residual=True, warp=True)
     spec = {"channels": 1, "height": 64, "width": 64, "context": 4, "horizon": 3, "content": "natural"}
     weights = tmp_path / "m.safetensors"
     save_weights(model, weights, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
@@ -188,9 +188,6 @@ def test_the_page_shows_the_flow_of_models_that_warp(tmp_path: Path, warp: bool)
     results = Results(Clip(str(CLIP), CLIP.name, 120), Settings(), models=[result])
     captions = [caption for _, caption in gallery(results)]
     flows = [path for path in downloads(results) if path.endswith("-flow.gif")]
-    if not warp:
-        assert "flow" not in result.files and len(captions) == 1 and flows == []
-        return
     assert len(captions) == 2 and "flow" in captions[1] and flows == [str(result.files["flow"])]
     assert _frames_in(result.files["flow"].read_bytes()) == 3  # one picture per predicted step
 
@@ -337,7 +334,11 @@ def test_the_page_in_a_real_browser(tmp_path: Path, isolated_home: Path) -> None
             browser.close()
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        code = proc.wait(timeout=60)
+        try:
+            code = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"the page did not stop within 120 s of Ctrl-C; its log:\n{err.read_text()}")
     log = err.read_text()
     assert code == 130, log
     assert "Traceback" not in log and log.rstrip().endswith("Error: interrupted"), log
