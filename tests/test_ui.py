@@ -227,7 +227,12 @@ def _start_page(tmp_path: Path) -> tuple[subprocess.Popen, str, Path]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     command = [sys.executable, "-m", "framecast", "ui", "--port", str(_free_port()), "--samples", str(VIDEOS)]
     with open(out, "w") as stdout, open(err, "w") as stderr:
-        proc = subprocess.Popen([*command, "--device", "cpu"], stdout=stdout, stderr=stderr, env=env)
+        # Ctrl-C reaches the page as at a terminal, even where this suite runs as a background job (which starts
+        # with SIGINT ignored, and a child would inherit that)
+        proc = subprocess.Popen(
+            [*command, "--device", "cpu"], stdout=stdout, stderr=stderr, env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         found = re.search(r"http://\S+", out.read_text())
