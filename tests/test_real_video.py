@@ -32,6 +32,68 @@ def test_an_untrained_residual_model_is_copy_last(name: str, channels: int) -> N
         assert not torch.equal(painter(context, 2), context[:, -1:].expand(-1, 2, -1, -1, -1))
 
 
+def test_with_differences_joins_each_frame_and_its_change() -> None:
+    from framecast.models.layers import with_differences
+
+    frames = torch.rand(2, 5, 3, 8, 8)
+    joined = with_differences(frames)
+    assert joined.shape == (2, 5, 6, 8, 8)
+    assert torch.equal(joined[:, :, :3], frames) and torch.equal(joined[:, 0, 3:], torch.zeros(2, 3, 8, 8))
+    assert torch.allclose(joined[:, 1:, 3:], frames[:, 1:] - frames[:, :-1])
+    one = with_differences(frames[:, 3], frames[:, 2], dim=1)  # one frame and the one before it
+    assert torch.equal(one, joined[:, 3])
+
+
+@pytest.mark.parametrize(
+    ("name", "first_layer"), [("convlstm", "cells.0.gates"), ("predrnn", "cells.0.conv_xh"), ("vit", "embed")]
+)
+def test_differences_reach_the_first_layer_and_keep_copy_last_at_start(name: str, first_layer: str) -> None:
+    """With `differences` the first layer reads each frame's change beside the frame (the frame's channels first,
+    then its change, then the layer's other inputs): those weights get a gradient only if changes are really fed,
+    the frames fed back in the rollout included."""
+    from framecast.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name, "tiny", residual=True, warp=True, differences=True)
+    plain = create_model(name, "tiny", residual=True, warp=True)
+    weight = dict(model.named_parameters())[f"{first_layer}.weight"]
+    per_frame = weight.shape[1] - dict(plain.named_parameters())[f"{first_layer}.weight"].shape[1]
+    assert per_frame == model.patch.patch**2  # one grey frame's pixels per patch: the change doubles them
+    context = torch.rand(2, 6, 1, 64, 64)
+    with torch.no_grad():  # an untrained residual model is still copy-last
+        assert torch.equal(model(context, 7), context[:, -1:].expand(-1, 7, -1, -1, -1))
+    torch.nn.init.normal_(model.head.weight, std=0.01)  # a zero head passes no gradient back: as after a step
+    (model(context, 7) - torch.rand(2, 7, 1, 64, 64)).pow(2).mean().backward()
+    assert weight.grad[:, per_frame : 2 * per_frame].abs().sum() > 0
+
+
+@pytest.mark.parametrize("cubic", [False, True])
+def test_warping_is_exact_at_whole_pixels_and_cubic_keeps_sub_pixel_detail(cubic: bool) -> None:
+    from scipy.ndimage import laplace
+
+    from framecast.data.scenes import load_photo
+    from framecast.models.layers import warp
+
+    frames = torch.rand(2, 3, 16, 20)
+    flow = torch.zeros(2, 2, 16, 20)
+    assert torch.equal(warp(frames, flow, cubic=cubic), frames)  # no flow: the frames themselves
+    flow[:, 0], flow[:, 1] = 1.0, -2.0  # each pixel reads one to the right and two up
+    assert torch.equal(warp(frames, flow, cubic=cubic)[:, :, 2:, :-1], frames[:, :, :-2, 1:])
+    ys, xs = torch.arange(16.0).view(16, 1), torch.arange(20.0).view(1, 20)
+    smooth = (torch.sin(0.3 * xs) + torch.cos(0.2 * ys)).expand(1, 1, 16, 20)
+    moved = torch.sin(0.3 * (xs + 0.3)) + torch.cos(0.2 * (ys + 0.6))
+    flow = torch.zeros(1, 2, 16, 20)
+    flow[:, 0], flow[:, 1] = 0.3, 0.6
+    error = (warp(smooth, flow, cubic=cubic) - moved)[..., 2:-2, 2:-2].abs().max()
+    assert error < (1e-3 if cubic else 2e-2)
+    # a tenth of a pixel on a fine texture: bilinear keeps 80% of its finest detail, cubic 96%
+    brick = torch.from_numpy(np.ascontiguousarray(load_photo("brick")[:64, :64, 0]))[None, None]
+    flow = torch.full((1, 2, 64, 64), 0.1)
+    detail = [laplace(x[0, 0, 4:-4, 4:-4].double().numpy()).var() for x in (brick, warp(brick, flow, cubic=cubic))]
+    kept = detail[1] / detail[0]
+    assert (kept > 0.93) if cubic else (0.75 < kept < 0.85)
+
+
 def test_a_residual_model_learns_a_change() -> None:
     from framecast.models import create_model
 
@@ -97,21 +159,23 @@ def test_the_ssim_loss_is_one_minus_the_ssim_metric_and_has_a_gradient() -> None
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny convlstm trained on moving scenes and one on Moving MNIST (4 + 4 frames), side by side."""
+    """A tiny convlstm trained on moving scenes and one on Moving MNIST (4 + 4 frames), side by side, and a tiny
+    dmvfn on moving scenes (a family that warps by design, with no residual option to default)."""
     home = tmp_path_factory.mktemp("two-runs-home")
     env = {**os.environ, "FRAMECAST_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    args = ["train", "--model", "convlstm", *TINY_TRAIN, *TINY_SPEC, "-q"]
+    runs = {"moving-scenes": "convlstm", "moving-mnist": "convlstm", "dmvfn": "dmvfn"}
     procs = {
-        data: subprocess.Popen(
-            [sys.executable, "-m", "framecast", *args, "--data", data, "--name", data],
+        name: subprocess.Popen(
+            [sys.executable, "-m", "framecast", "train", "--model", model, *TINY_TRAIN, *TINY_SPEC, "-q",
+             "--data", "moving-mnist" if name == "moving-mnist" else "moving-scenes", "--name", name],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        for data in ("moving-scenes", "moving-mnist")
+        for name, model in runs.items()
     }  # fmt: skip
     for proc in procs.values():
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
-    return {data: home / "data" / "runs" / "convlstm" / data for data in procs}
+    return {name: home / "data" / "runs" / model / name for name, model in runs.items()}
 
 
 def test_a_natural_video_run_is_residual_and_picked_by_its_validation_against_copy_last(two_runs) -> None:
@@ -121,6 +185,9 @@ def test_a_natural_video_run_is_residual_and_picked_by_its_validation_against_co
     assert {"mse_vs_copy_last", "ssim_vs_copy_last"} <= set(config["history"][0]["val"])
     digits = json.loads((two_runs["moving-mnist"] / "config.json").read_text())
     assert digits["config"]["residual"] is False and digits["best"]["metric"] == "mse"
+    warping = json.loads((two_runs["dmvfn"] / "config.json").read_text())
+    assert warping["status"] == "finished" and warping["best"]["metric"] == "vs_copy_last"
+    assert "residual" not in warping["config"]
 
 
 def test_predict_picks_the_checkpoint_that_fits_the_input(isolated_home: Path, two_runs, tmp_path: Path) -> None:

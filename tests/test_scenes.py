@@ -228,3 +228,21 @@ def test_speeds_scale_with_the_frame_size() -> None:
         a, b = small.describe(i), large.describe(i)
         assert b["camera_speed"] == pytest.approx(2 * a["camera_speed"])
         assert b["object_speeds"] == pytest.approx([2 * v for v in a["object_speeds"]])
+
+
+def test_moving_objects_keep_their_sharpness_at_every_sub_pixel_position() -> None:
+    """A cut-out moved by a fraction of a pixel keeps most of its finest detail: bilinear shifting kept 48% of this
+    texture's Laplacian energy half-way between pixels (cubic: 69%; nothing keeps it all at the Nyquist frequency),
+    so a moving object's sharpness flickered more than in real video. Rendering at twice the size does the rest."""
+    from scipy.ndimage import laplace
+
+    from framecast.data.scenes import _shift
+
+    photo = load_photo("brick")[:48, :48, :1].transpose(2, 0, 1).copy()  # (1, 48, 48), a fine texture
+    fracs = np.array([[0.0, 0.0], [0.5, 0.5], [1.0, 1.0], [0.25, 0.75]], dtype=np.float32)
+    moved = _shift(photo, fracs)  # (4, 1, 49, 49)
+    assert np.allclose(moved[0, 0, :48, :48], photo[0], atol=1e-6)  # no shift: the patch itself
+    assert np.allclose(moved[2, 0, 1:, 1:], photo[0], atol=1e-6)  # a whole pixel: the patch, one pixel on
+    inner = (slice(4, 44), slice(4, 44))  # away from the padded border
+    detail = [laplace(m[0][inner].astype(np.float64)).var() for m in moved]
+    assert min(detail[1], detail[3]) > 0.6 * detail[0], detail

@@ -79,26 +79,34 @@ def test_a_run_leaves_every_file_and_json(isolated_home) -> None:
     assert listed[0]["best"]["mse"] > 0
 
 
-def test_two_epochs_equal_one_epoch_plus_resume(isolated_home) -> None:
-    assert run_cli("train", *TINY, "--epochs", "2", "--name", "straight").code == 0
-    first = run_cli("train", *TINY, "--epochs", "2", "--max-steps", "4", "--name", "split")
+#: Two epochs of 30 steps: long enough for a signal to land mid-epoch, short enough to run three times.
+LONG = ["--model", "convlstm", "--preset", "tiny", "--train-size", "120", "--val-size", "4", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The last weights of a two-epoch LONG run that nothing interrupted (its own FRAMECAST_HOME)."""
+    home = tmp_path_factory.mktemp("uninterrupted-home")
+    result = run_cli("train", *LONG, "--epochs", "2", "--name", "whole", env={"FRAMECAST_HOME": str(home)})
+    assert result.code == 0, result.stderr
+    return runs_root(home) / "convlstm" / "whole" / "last.safetensors"
+
+
+def test_two_epochs_equal_one_epoch_plus_resume(isolated_home, uninterrupted) -> None:
+    first = run_cli("train", *LONG, "--epochs", "2", "--max-steps", "30", "--name", "split")
     assert first.code == 0, first.stderr
     split = runs_root(isolated_home) / "convlstm" / "split"
     assert json.loads((split / "config.json").read_text())["epochs_done"] == 1
-    resumed = run_cli("train", "--resume", "convlstm/split", "--max-steps", "8")
+    resumed = run_cli("train", "--resume", "convlstm/split", "--max-steps", "60")
     assert resumed.code == 0, resumed.stderr
     assert json.loads((split / "config.json").read_text())["epochs_done"] == 2
-    assert_same_weights(
-        runs_root(isolated_home) / "convlstm" / "straight" / "last.safetensors", split / "last.safetensors"
-    )
+    assert_same_weights(uninterrupted, split / "last.safetensors")
 
 
-def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(isolated_home) -> None:
-    args = ["--model", "convlstm", "--preset", "tiny", "--train-size", "240", "--val-size", "4", "--batch-size", "4"]
-    assert run_cli("train", *args, "--epochs", "2", "--name", "whole").code == 0
+def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(isolated_home, uninterrupted) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "framecast", "train", *args, "--epochs", "2", "--name", "cut"],
+        [sys.executable, "-m", "framecast", "train", *LONG, "--epochs", "2", "--name", "cut"],
         stderr=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -109,7 +117,7 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(i
         for line in proc.stderr:  # non-TTY: one log line per epoch on stderr
             if line.startswith("epoch 1:"):
                 break
-        time.sleep(1.0)  # well inside epoch 2 (60 steps)
+        time.sleep(1.0)  # inside epoch 2 (30 steps of several tenths of a second each)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -123,13 +131,13 @@ def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(i
     # the interrupted session's time is kept: more than its first epoch took
     assert config["train_seconds"] > config["history"][0]["seconds"] > 0
     state = committed_state(cut)
-    assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 60
+    assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 30
     assert state["seconds"] == pytest.approx(config["train_seconds"], abs=1.0)
     resumed = run_cli("train", "--resume")  # the newest unfinished run
     assert resumed.code == 0, resumed.stderr
     final = json.loads((cut / "config.json").read_text())
     assert final["status"] == "finished" and final["train_seconds"] > config["train_seconds"]
-    assert_same_weights(runs_root(isolated_home) / "convlstm" / "whole" / "last.safetensors", cut / "last.safetensors")
+    assert_same_weights(uninterrupted, cut / "last.safetensors")
 
 
 def test_two_processes_train_identical_weights(isolated_home) -> None:
@@ -237,19 +245,17 @@ def test_eval_of_a_checkpoint_on_data_of_another_format_is_a_clear_error(isolate
 def test_init_starts_a_new_run_from_a_checkpoint(isolated_home) -> None:
     assert run_cli("train", *TINY, "--epochs", "1", "--name", "base").code == 0
     best = runs_root(isolated_home) / "convlstm" / "base" / "best.safetensors"
-    result = run_cli("train", *TINY, "--epochs", "1", "--max-steps", "1", "--lr", "1e-9", "--init", str(best))
+    # a run named as `framecast runs` lists it stands for its best weights (a path is read the same way)
+    args = ["--epochs", "1", "--max-steps", "1", "--lr", "1e-9", "--init", "convlstm/base", "--name", "tuned"]
+    result = run_cli("train", *TINY, *args)
     assert result.code == 0, result.stderr
-    assert "starting from the weights" in result.stderr
-    tuned = sorted((runs_root(isolated_home) / "convlstm").iterdir())[-1]
+    assert "starting from the weights" in result.stderr and str(best) in result.stderr
+    tuned = runs_root(isolated_home) / "convlstm" / "tuned"
     # one step at a vanishing learning rate: the new run's weights are the checkpoint's, to float precision
     a, b = weights(best), weights(tuned / "last.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     other = run_cli("train", *TINY, "--preset", "small", "--epochs", "1", "--init", str(best))
     assert_clean_error(other, 2, "another configuration")
-    # a run named as `framecast runs` lists it: its best weights
-    by_name = run_cli("train", *TINY, "--epochs", "1", "--max-steps", "1", "--init", "convlstm/base", "--name", "named")
-    assert by_name.code == 0, by_name.stderr
-    assert str(best) in by_name.stderr
     assert_clean_error(run_cli("train", *TINY, "--init", "convlstm/nothing"), 2, "no run named")
 
 

@@ -22,6 +22,7 @@ from framecast.models.layers import (
     check_patch,
     head_channels,
     init_head,
+    input_channels,
 )
 from framecast.models.registry import register_model
 
@@ -42,6 +43,7 @@ class ConvLSTMConfig:
     head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
+    differences: bool = False  # also feed each frame's change from the one before (layers.with_differences)
 
 
 PRESETS = {
@@ -77,7 +79,7 @@ class ConvLSTM(RecurrentPredictor):
         self.patch = SpaceToDepth(config.patch)
         self.cells = nn.ModuleList(
             ConvLSTMCell(
-                patched if i == 0 else config.hidden,
+                input_channels(config, patched) if i == 0 else config.hidden,
                 config.hidden,
                 kernel=config.kernel,
                 size=grid,

@@ -47,7 +47,14 @@ from torch import nn
 
 from framecast.errors import UsageError
 from framecast.models.convlstm import check_recurrent_config
-from framecast.models.layers import RecurrentPredictor, SpaceToDepth, SpatioTemporalLSTMCell, head_channels, init_head
+from framecast.models.layers import (
+    RecurrentPredictor,
+    SpaceToDepth,
+    SpatioTemporalLSTMCell,
+    head_channels,
+    init_head,
+    input_channels,
+)
 from framecast.models.registry import register_model
 
 
@@ -68,6 +75,7 @@ class PredRNNConfig:
     head: str = "sigmoid"  # "sigmoid" paints the frame; "linear": the head's output is the frame (the reference's)
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
+    differences: bool = False  # also feed each frame's change from the one before (layers.with_differences)
 
 
 PRESETS = {
@@ -104,7 +112,7 @@ class PredRNN(RecurrentPredictor):
         self.patch = SpaceToDepth(config.patch)
         self.cells = nn.ModuleList(
             SpatioTemporalLSTMCell(
-                patched if i == 0 else config.hidden,
+                input_channels(config, patched) if i == 0 else config.hidden,
                 config.hidden,
                 kernel=config.kernel,
                 layer_norm=config.layer_norm,

@@ -31,7 +31,9 @@ from framecast.models.layers import (
     frame_from_head,
     head_channels,
     init_head,
+    input_channels,
     upsample_flow,
+    with_differences,
 )
 from framecast.models.registry import register_model
 
@@ -53,6 +55,7 @@ class ViTConfig:
     attention: str = "divided"  # "divided": time then space attention in each block (far cheaper); "joint": all
     residual: bool = False  # predict the change from the last frame seen (untrained: copy-last); video default
     warp: bool = False  # with residual: the change includes the last frame moved by a predicted flow
+    differences: bool = False  # also feed each frame's change from the one before (layers.with_differences)
 
 
 ATTENTION = ("divided", "joint")
@@ -142,7 +145,7 @@ class ViTPredictor(ChainedPredictor):
         tokens = self.grid[0] * self.grid[1]
         patched = config.channels * config.patch**2
         self.patch = SpaceToDepth(config.patch)
-        self.embed = nn.Linear(patched, config.dim)
+        self.embed = nn.Linear(input_channels(config, patched), config.dim)
         self.space_pos = nn.Parameter(torch.zeros(1, 1, tokens, config.dim))
         self.time_pos = nn.Parameter(torch.zeros(1, config.context_frames + config.block_frames, 1, config.dim))
         self.blocks = nn.ModuleList(
@@ -163,6 +166,8 @@ class ViTPredictor(ChainedPredictor):
         gh, gw = self.grid
         f = cfg.block_frames
         x = self.patch(frames)  # (B, T, C p², gh, gw)
+        if cfg.differences:
+            x = with_differences(x)  # (B, T, 2 C p², gh, gw)
         x = self.embed(x.flatten(3).transpose(2, 3))  # (B, T, C p², N) -> (B, T, N, C p²) -> (B, T, N, D)
         x = x + self.space_pos
         context = x + self.time_pos[:, cfg.context_frames - t : cfg.context_frames]  # (B, T, N, D)

@@ -280,6 +280,7 @@ class Trainer:
 
     def _open_data(self, o: TrainOptions) -> None:
         from framecast.data.registry import DataOptions
+        from framecast.models import options as model_options
 
         _check_memory(o, self.device)
         size = tuple(o.size) if o.size else None
@@ -291,7 +292,8 @@ class Trainer:
         natural = self.spec.content == "natural"
         # on natural video the bar is copying the last frame: the best checkpoint is the one that beats it most
         self.val_metric = o.val_metric or ("vs_copy_last" if natural else "mse")
-        if natural and "residual" not in o.overrides:  # move and change the last frame (see models.layers)
+        # move and change the last frame (see models.layers); a family without the option (dmvfn) warps by design
+        if natural and "residual" in model_options(o.model) and "residual" not in o.overrides:
             o.overrides = {"warp": True, **o.overrides, "residual": True}
             self.say(
                 "natural video: the model predicts the last frame moved and changed "
