@@ -169,6 +169,7 @@ CASES: dict[str, Case] = {
     "train name dot": case("train", "--model", "convlstm", "--name", ".hidden", says="plain folder name"),
     "train init missing": case("train", "--model", "convlstm", "--init", f"{D}/nope.safetensors", says="nope"),
     "train init text": case("train", "--model", "convlstm", "--init", "{text.safetensors}", code=1, says="safetensors"),
+    "train init no run": case("train", "--model", "convlstm", "--init", "convlstm/nothing", says="no run named"),
     "train resume none": case("train", "--resume", says="no unfinished"),
     "train resume unknown": case("train", "--resume", "convlstm/nope", says="no run named"),
     "train channels 5": case("train", "--model", "convlstm", "--channels", "5", says="--channels"),

@@ -113,17 +113,18 @@ def test_flow_colours_follow_a_known_flow() -> None:
     assert flow_picture(flow, scale=2).shape[1] > 16  # the frame and the band that gives the scale
 
 
-@pytest.mark.parametrize("warp", [True, False])
-def test_show_flow_needs_a_model_that_moves_pixels(tmp_path: Path, warp: bool) -> None:
+@pytest.mark.parametrize(("name", "warp"), [("convlstm", True), ("convlstm", False), ("dmvfn", True)])
+def test_show_flow_needs_a_model_that_moves_pixels(tmp_path: Path, name: str, warp: bool) -> None:
     from framecast.checkpoints import save_weights
     from framecast.models import create_model
 
-    model = create_model("convlstm", "tiny", residual=True, warp=warp)
+    options = {"residual": True, "warp": warp} if name == "convlstm" else {"zero_head": True}  # dmvfn always warps
+    model = create_model(name, "tiny", **options)
     spec = {"channels": 1, "height": 64, "width": 64, "context": 4, "horizon": 4, "content": "natural"}
     weights = tmp_path / "m.safetensors"
     import dataclasses
 
-    save_weights(model, weights, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
+    save_weights(model, weights, {"model": name, "config": dataclasses.asdict(model.config), "spec": spec})
     clip = tmp_path / "c.npy"
     np.save(clip, moving(5, 8))
     result = run_cli("predict", str(clip), "--checkpoint", str(weights), "--start", "0", "--show-flow",
@@ -138,4 +139,4 @@ def test_show_flow_needs_a_model_that_moves_pixels(tmp_path: Path, warp: bool) -
 
     frames = iio.imread(flow_gif, index=None)
     assert frames.shape[0] == 4 and frames.shape[-1] == 3
-    assert frames[:, -10:, -10:].min() > 240  # an untrained warp moves nothing: white
+    assert frames[:, -10:, -10:].min() > 240  # an untrained warp (zero heads) moves nothing: white

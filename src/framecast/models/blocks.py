@@ -253,7 +253,7 @@ class BlockPredictor(ChainedPredictor):
         if not self.residual:  # a linear head's frames are kept in [0, 1] once the blocks are chained
             return (out if self.linear else torch.sigmoid(out)).view(b, f, c, h, w)
         if self.warp and self._flows is not None:
-            self._flows.append(flow_of(out, c).view(b, f, 2, h, w))
+            self._flows.extend(flow_of(out, c).view(b, f, 2, h, w).unbind(1))
         last = frames[:, -1:].expand(-1, f, -1, -1, -1).flatten(0, 1)  # every frame changes the last one seen
         return frame_from_head(out, last, residual=True, warp_term=self.warp).view(b, f, c, h, w)
 

@@ -294,6 +294,11 @@ class DMVFN(FramePredictor):
     def _inputs(self, frames: torch.Tensor) -> torch.Tensor:
         return frames - 0.5 if self.config.centred else frames
 
+    @property
+    def moves_pixels(self) -> bool:
+        """Always: each step's flow is the last frame's (from the frame before it, not from the context's end)."""
+        return True
+
     def for_counting(self) -> DMVFN:
         """Every block runs, as on the meta device: the FLOPs shown are the upper bound, whatever the input."""
         self.router = None
@@ -339,6 +344,8 @@ class DMVFN(FramePredictor):
         pred = blend(warped_a, warped_b, mask)
         if every_block:
             outputs.append(pred)
+        if self._flows is not None:  # the last frame's flow, what --show-flow draws
+            self._flows.append(flow[:, 2:, :h, :w].detach().float())
         return pred[..., :h, :w], outputs
 
     # ---------------------------------------------------------------------------------------------- rollout
@@ -352,9 +359,7 @@ class DMVFN(FramePredictor):
         teacher_forcing: float = 0.0,
         context_teacher_forcing: float = 1.0,
     ) -> torch.Tensor:
-        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
-        self.aux_loss = None
-        self.context_prediction = None
+        self.begin_forward(context, horizon, target, teacher_forcing, context_teacher_forcing)
         k = self.config.context_frames
         window = context[:, -k:]
         if window.shape[1] < k:  # a short context: its first frame stands in for the older ones
@@ -376,6 +381,7 @@ class DMVFN(FramePredictor):
                 window = torch.cat([window[:, 1:], feed[:, None]], 1)
         if scored:
             self.aux_loss = torch.stack(losses).mean()
+        self.end_forward()
         return torch.stack(outputs, 1)
 
     def pyramid_loss(self, blocks: list[torch.Tensor], truth: torch.Tensor) -> torch.Tensor:

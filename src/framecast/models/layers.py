@@ -540,7 +540,7 @@ class FramePredictor(nn.Module):
         self.aux_loss: torch.Tensor | None = None
         self.context_prediction: torch.Tensor | None = None
         #: after a forward of a model that moves pixels: the flow of each predicted frame, (B, horizon, 2, H, W) in
-        #: pixels, from the last context frame (None for other models)
+        #: pixels, from the last context frame (a warp term), or from the frame before it (dmvfn); else None
         self.last_flow: torch.Tensor | None = None
         self._flows: list[torch.Tensor] | None = None
 
@@ -569,6 +569,29 @@ class FramePredictor(nn.Module):
             (B, horizon, C, H, W) predictions in [0, 1].
         """
         raise NotImplementedError
+
+    def begin_forward(
+        self,
+        context: torch.Tensor,
+        horizon: int,
+        target: torch.Tensor | None,
+        teacher_forcing: float,
+        context_teacher_forcing: float,
+    ) -> None:
+        """What every forward does first: check its inputs, and clear what the last forward left behind."""
+        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
+        self.aux_loss = None
+        self.context_prediction = None
+        self.last_flow = None
+        self._flows = [] if self.moves_pixels else None
+
+    def end_forward(self, horizon: int | None = None) -> None:
+        """What every forward does last: the flows collected while predicting become `last_flow`, (B, horizon, 2,
+        H, W), the last `horizon` of them when given (a rollout may also have predicted context frames)."""
+        if self._flows:
+            flows = self._flows if horizon is None else self._flows[-horizon:]
+            self.last_flow = torch.stack(flows, 1)
+        self._flows = None
 
     def check_inputs(
         self,
@@ -634,11 +657,7 @@ class ChainedPredictor(FramePredictor):
         teacher_forcing: float = 0.0,
         context_teacher_forcing: float = 1.0,
     ) -> torch.Tensor:
-        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
-        self.aux_loss = None
-        self.context_prediction = None
-        self.last_flow = None
-        self._flows = [] if self.warp else None
+        self.begin_forward(context, horizon, target, teacher_forcing, context_teacher_forcing)
         cfg = self.config
         frames = self.fit_context(context)
         f = cfg.block_frames
@@ -661,9 +680,9 @@ class ChainedPredictor(FramePredictor):
         prediction = (outputs[0] if blocks == 1 else torch.cat(outputs, 1))[:, :horizon]
         if self.linear:  # a linear head's blocks chain as they are; what is returned is a frame
             prediction = prediction.clamp(0.0, 1.0)
-        if self._flows:
-            self.last_flow = torch.cat(self._flows, 1)[:, :horizon]
-        self._flows = None
+        self.end_forward()
+        if self.last_flow is not None:
+            self.last_flow = self.last_flow[:, :horizon]  # blocks may reach past the horizon
         if target is not None and self.training and torch.is_grad_enabled():
             self.aux_loss = self.block_loss(prediction, target)
         return prediction
@@ -722,11 +741,7 @@ class RecurrentPredictor(FramePredictor):
         teacher_forcing: float = 0.0,
         context_teacher_forcing: float = 1.0,
     ) -> torch.Tensor:
-        self.check_inputs(context, horizon, target, teacher_forcing, context_teacher_forcing)
-        self.aux_loss = None
-        self.context_prediction = None
-        self.last_flow = None
-        self._flows = [] if self.warp else None
+        self.begin_forward(context, horizon, target, teacher_forcing, context_teacher_forcing)
         batch, frames_in = context.shape[:2]
         device = context.device
 
@@ -768,9 +783,7 @@ class RecurrentPredictor(FramePredictor):
                 pred = self.output(self.head(top).to(x_ctx.dtype), x, anchor)
                 (outputs if t >= frames_in - 1 else context_outputs).append(pred)
         self.finish()
-        if self._flows:
-            self.last_flow = torch.stack(self._flows[-horizon:], 1)  # the future's (reverse sampling adds context's)
-        self._flows = None
+        self.end_forward(horizon)  # the future's flows (reverse sampling adds the context's)
         if context_outputs:
             self.context_prediction = self.patch.inverse(torch.stack(context_outputs, 1))  # (B, T-1, C, H, W)
         frames = self.patch.inverse(torch.stack(outputs, 1))  # (B, horizon, C p², h, w) -> (B, horizon, C, H, W)

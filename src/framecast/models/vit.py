@@ -188,7 +188,8 @@ class ViTPredictor(ChainedPredictor):
         # every frame of the block is the last seen frame, changed (and moved, with a warp) by its own amount
         last = frames[:, -1:].expand(-1, f, -1, -1, -1).flatten(0, 1)
         if self.warp and self._flows is not None:
-            self._flows.append(flow_of(out.flatten(0, 1), self.config.channels).view(b, f, 2, *out.shape[-2:]))
+            flows = flow_of(out.flatten(0, 1), self.config.channels).view(b, f, 2, *out.shape[-2:])
+            self._flows.extend(flows.unbind(1))
         pred = frame_from_head(out.flatten(0, 1), last, residual=True, warp_term=self.warp)
         return pred.view(b, f, *pred.shape[1:])
 
