@@ -180,7 +180,7 @@ def test_loss_specs() -> None:
     assert loss.parts["gdl"] == pytest.approx(1 / 3, abs=1e-6)
 
 
-@pytest.mark.parametrize("steps", [1, 3, 10, 15])
+@pytest.mark.parametrize("steps", [3, 10])  # no room for a schedule (under 4 steps); the former division by zero
 def test_short_runs_train_under_every_schedule_length(isolated_home, steps) -> None:
     """One-cycle needs room to warm up and anneal; at exactly 10 steps torch's own schedule divided by zero."""
     args = ["--model", "convlstm", "--preset", "tiny", "--context", "2", "--horizon", "2", "--batch-size", "1"]
@@ -197,18 +197,23 @@ def test_sampling_schedules_decay_from_one_to_zero() -> None:
         assert all(a >= b for a, b in itertools.pairwise(values))
 
 
-def test_bad_training_options_are_usage_errors() -> None:
-    assert_clean_error(run_cli("train", "--model", "convlstmm"), 2, "convlstm")
-    assert_clean_error(run_cli("train", *TINY, "--loss", "mse+0.1*gld"), 2, "gdl")
-    assert_clean_error(run_cli("train", *TINY, "--precision", "fp16", "--device", "cpu"), 2, "fp16")
-    assert_clean_error(run_cli("train", "--resume"), 2, "no unfinished")
-    assert_clean_error(run_cli("train"), 2, "--model")
+def grey_checkpoint(path: Path) -> Path:
+    """An untrained tiny convlstm for grey 64x64 digits, written as a run writes its weights."""
+    import dataclasses
+
+    from framecast.checkpoints import save_weights
+    from framecast.models import create_model
+
+    model = create_model("convlstm", "tiny")
+    spec = {"channels": 1, "height": 64, "width": 64, "context": 10, "horizon": 10, "content": "digits"}
+    save_weights(model, path, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
+    return path
 
 
 def test_eval_scores_model_and_baselines_on_the_same_sequences(isolated_home, tmp_path) -> None:
-    assert run_cli("train", *TINY, "--epochs", "1", "--name", "e").code == 0
+    ckpt = grey_checkpoint(tmp_path / "e.safetensors")
     result = run_cli(
-        "eval", "--model", "convlstm", "--split", "val", "--limit", "6", "--baseline", "copy-last,zeros",
+        "eval", "--checkpoint", str(ckpt), "--split", "val", "--limit", "6", "--baseline", "copy-last,zeros",
         "--next-frame", "--save", "3", "--save-to", str(tmp_path / "pred.npz"), "--json",
     )  # fmt: skip
     assert result.code == 0, result.stderr
@@ -231,15 +236,7 @@ def test_eval_scores_model_and_baselines_on_the_same_sequences(isolated_home, tm
 
 
 def test_eval_of_a_checkpoint_on_data_of_another_format_is_a_clear_error(isolated_home, tmp_path) -> None:
-    import dataclasses
-
-    from framecast.checkpoints import save_weights
-    from framecast.models import create_model
-
-    model = create_model("convlstm", "tiny")  # a grey 64x64 checkpoint, as a run writes it
-    spec = {"channels": 1, "height": 64, "width": 64, "context": 10, "horizon": 10, "content": "digits"}
-    ckpt = tmp_path / "fmt.safetensors"
-    save_weights(model, ckpt, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
+    ckpt = grey_checkpoint(tmp_path / "fmt.safetensors")
     np.save(tmp_path / "rgb.npy", np.zeros((4, 20, 32, 32, 3), dtype=np.uint8))
     result = run_cli("eval", "--checkpoint", str(ckpt), "--data", str(tmp_path / "rgb.npy"), "--split", "all")
     assert_clean_error(result, 2, "expects 1-channel 64x64", "--channels 1 --size 64x64")
@@ -249,8 +246,10 @@ def test_eval_of_a_checkpoint_on_data_of_another_format_is_a_clear_error(isolate
     assert_clean_error(run_cli("eval", "--model", "predrnn-v2"), 1, "framecast train --model predrnn-v2")
 
 
-def test_init_starts_a_new_run_from_a_checkpoint(isolated_home) -> None:
-    assert run_cli("train", *TINY, "--epochs", "1", "--name", "base").code == 0
+def test_init_starts_a_new_run_from_a_checkpoint(isolated_home, uninterrupted) -> None:
+    import shutil
+
+    shutil.copytree(uninterrupted.parent, runs_root(isolated_home) / "convlstm" / "base")  # a finished run
     best = runs_root(isolated_home) / "convlstm" / "base" / "best.safetensors"
     # a run named as `framecast runs` lists it stands for its best weights (a path is read the same way)
     args = ["--epochs", "1", "--max-steps", "1", "--lr", "1e-9", "--init", "convlstm/base", "--name", "tuned"]
