@@ -583,16 +583,6 @@ def _object_frames(obj: _Object, frames: int, channels: int) -> tuple[np.ndarray
     return _shift(patch, frac), whole.astype(int)
 
 
-def _cubic_weights(frac: np.ndarray) -> np.ndarray:
-    """Keys' cubic convolution weights (a = -0.5) of the 4 taps i-2..i+1 that sample position i - frac: (..., 4).
-    At frac 0 they are (0, 0, 1, 0), at frac 1 (0, 1, 0, 0): whole-pixel shifts are exact."""
-    a = -0.5
-    t = np.stack([2 - frac, 1 - frac, frac, 1 + frac], axis=-1)  # distances from the sample point, all >= 0
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return np.where(t <= 1, near, np.where(t < 2, far, 0.0)).astype(np.float32)
-
-
 def _shift(patch: np.ndarray, frac: np.ndarray) -> np.ndarray:
     """The patch (C, P, P) moved down and right by each frame's sub-pixel `frac` (T, 2): (T, C, P + 1, P + 1).
 
@@ -602,11 +592,15 @@ def _shift(patch: np.ndarray, frac: np.ndarray) -> np.ndarray:
     """
     import torch
 
+    from framecast.models.layers import cubic_weights
+
     size = patch.shape[-1] + 1
     padded = torch.from_numpy(np.pad(patch, ((0, 0), (2, 2), (2, 2))))[None]  # (1, C, P + 4, P + 4)
-    wy, wx = (torch.from_numpy(_cubic_weights(frac[:, axis]))[:, None, None, None, :] for axis in (0, 1))
-    rows = sum(wy[..., j] * padded[:, :, j : j + size, :] for j in range(4))  # (T, C, P + 1, P + 4)
-    return sum(wx[..., j] * rows[..., j : j + size] for j in range(4)).numpy()
+    # output pixel i samples the patch at i - frac = (i - 1) + (1 - frac): the taps i - 2 .. i + 1 of the padded
+    # patch's j .. j + 3, weighted as a point 1 - frac past pixel i - 1, one weight (T, 1, 1, 1) per tap
+    wy, wx = (cubic_weights(torch.from_numpy(1 - frac[:, axis]).view(-1, 1, 1, 1)) for axis in (0, 1))
+    rows = sum(w * padded[:, :, j : j + size, :] for j, w in enumerate(wy))  # (T, C, P + 1, P + 4)
+    return sum(w * rows[..., j : j + size] for j, w in enumerate(wx)).numpy()
 
 
 def _composite(canvas: np.ndarray, patches: np.ndarray, corners: np.ndarray) -> None:

@@ -132,7 +132,9 @@ def warp(frames: torch.Tensor, flow: torch.Tensor, *, cubic: bool = False) -> to
         return flat.gather(2, index).view(b, c, h, w)
 
     # taps at offsets -1..2 from the floor (cubic) or 0..1 (bilinear), with their weights: (B, 1, H, W) each
-    taps_x, taps_y = _taps(fx, cubic), _taps(fy, cubic)
+    taps_x, taps_y = (
+        cubic_weights(f.unsqueeze(1)) if cubic else [1 - f.unsqueeze(1), f.unsqueeze(1)] for f in (fx, fy)
+    )
     first = -1 if cubic else 0
     out = None
     for j, wy in enumerate(taps_y):
@@ -141,11 +143,10 @@ def warp(frames: torch.Tensor, flow: torch.Tensor, *, cubic: bool = False) -> to
     return out
 
 
-def _taps(frac: torch.Tensor, cubic: bool) -> list[torch.Tensor]:
-    """Interpolation weights of the neighbours of a point `frac` past a whole pixel, each (B, 1, H, W)."""
-    frac = frac.unsqueeze(1)
-    if not cubic:
-        return [1 - frac, frac]
+def cubic_weights(frac: torch.Tensor) -> list[torch.Tensor]:
+    """Keys' cubic convolution weights of the four pixels at offsets -1, 0, 1, 2 from a point `frac` (in [0, 1],
+    any shape) past a whole pixel: at 0 they are (0, 1, 0, 0), at 1 (0, 0, 1, 0), so whole pixels are exact.
+    The warp term and the moving scenes' renderer both sample with them."""
     a = -0.5  # Keys (1981): the cubic that reproduces quadratics; its weights sum to 1
     near = lambda t: ((a + 2) * t - (a + 3)) * t * t + 1  # noqa: E731 - |t| <= 1
     far = lambda t: ((a * t - 5 * a) * t + 8 * a) * t - 4 * a  # noqa: E731 - 1 < |t| < 2
