@@ -104,6 +104,31 @@ def install_run(run: Path, home: Path) -> Path:
     return target
 
 
+def tiny_checkpoint(
+    path: Path,
+    model: str = "convlstm",
+    *,
+    channels: int = 1,
+    size: int = 64,
+    context: int = 10,
+    horizon: int = 10,
+    content: str | None = "digits",
+    **options: object,
+) -> Path:
+    """An untrained tiny model written as a run writes its weights (safetensors with the config and data spec)."""
+    import dataclasses
+
+    from framecast.checkpoints import save_weights
+    from framecast.models import create_model
+
+    net = create_model(model, "tiny", channels=channels, height=size, width=size, **options)
+    spec = {"channels": channels, "height": size, "width": size, "context": context, "horizon": horizon}
+    if content is not None:
+        spec["content"] = content
+    save_weights(net, path, {"model": model, "config": dataclasses.asdict(net.config), "spec": spec})
+    return path
+
+
 def stray_temporaries(folder: Path) -> list[Path]:
     """Temporary files an interrupted or failed write would leave behind."""
     return [p for p in folder.rglob("*") if ".tmp" in p.name]

