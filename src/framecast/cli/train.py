@@ -22,6 +22,7 @@ EPILOG = examples(
     "framecast train --model convlstm --data clips/ --context 30 --horizon 15 --loss mse+0.1*gdl",
     "framecast train --resume                      # the newest unfinished run",
     "framecast train --model convlstm --devices 2  # two processes (DDP)",
+    "framecast train --model simvp --time-limit 30m  # schedules span 30 minutes",
 )
 
 #: How a field's value is typed on the command line, where that differs from the field (parsed in _given).
