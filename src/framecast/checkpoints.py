@@ -111,6 +111,9 @@ def load_checkpoint(path: Path, device: str | Any = "cpu") -> Checkpoint:
         first = str(exc).splitlines()[0]
         raise CheckpointError(f"{path} does not fit a {name} model ({first})", "train again") from None
     model.to(torch.device(device) if isinstance(device, str) else device).eval()
+    from framecast.models.self_check import from_meta
+
+    model.self_check = from_meta(meta.get("self_check"), str(path))
     return Checkpoint(model=model, name=name, config=config, spec=spec, path=path, run_dir=run_dir, meta=meta)
 
 

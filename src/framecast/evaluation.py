@@ -222,6 +222,7 @@ def run_eval(
     device: str = "auto",
     precision: str = "fp32",
     progress: Callable[[int, int], None] | None = None,
+    self_check: int | None = None,
 ) -> dict[str, Any]:
     """Score a checkpoint (`model` names its newest finished run, or the shipped one; or a `checkpoint` path)
     and the baselines on a split of a dataset; return what `framecast eval --json` prints.
@@ -230,15 +231,13 @@ def run_eval(
         UsageError, InputError: bad options or data (checked before any scoring); CheckpointError: a damaged
         checkpoint.
     """
-    from framecast.checkpoints import resolve
+    from framecast.models.self_check import described
 
     data = data if isinstance(data, DataOptions) else DataOptions(str(data))
     _check_eval_options(model, checkpoint, split, baselines)
     dev = pick_device(device)
     prec = resolve_precision(precision, dev)
-    found = resolve(model=model, checkpoint=checkpoint, device=dev, want=data.want()) if (model or checkpoint) else None
-    if found is not None:
-        log.info("checkpoint: %s (%s)", found.checkpoint.path, found.chosen_by)
+    found = _load(model, checkpoint, dev, data, self_check)
     spec = found.checkpoint.spec if found else {}
     from framecast.data.registry import default_window
 
@@ -269,9 +268,23 @@ def run_eval(
         "horizon": hor,
         "device": str(dev),
         "precision": prec,
+        "self_check": described(found.checkpoint.model) if found else None,
         "results": scores.results,
         "saved": saved,
     }
+
+
+def _load(model: str | None, checkpoint, device, data: DataOptions, self_check: int | None):
+    """The checkpoint to score (None: baselines only), with its self-check as asked."""
+    from framecast.checkpoints import resolve
+    from framecast.models.self_check import set_frames
+
+    if not (model or checkpoint):
+        return None
+    found = resolve(model=model, checkpoint=checkpoint, device=device, want=data.want())
+    log.info("checkpoint: %s (%s)", found.checkpoint.path, found.chosen_by)
+    set_frames(found.checkpoint.model, self_check)
+    return found
 
 
 def _check_memory(context: int, horizon: int, batch: int, spec: dict[str, int], device) -> None:

@@ -342,6 +342,7 @@ def run_predict(
     save_adapted: str | None = None,
     keep_repeats: bool = False,
     show_flow: bool = False,
+    self_check: int | None = None,
 ) -> dict[str, Any]:
     """Predict the frames after each clip with one model, loaded once, and write one output per clip.
 
@@ -363,6 +364,8 @@ def run_predict(
         keep_repeats: predict frame by frame even when the clip holds each frame several times (by default a
             steady repeat cadence is found, the content predicted at its own rate and re-expanded).
         show_flow: also write each predicted step's flow as a colour-wheel GIF (models that move pixels).
+        self_check: check the model on the context's last N frames first (see framecast.models.self_check); 0
+            turns off a checkpoint's own check, None keeps the checkpoint's setting.
 
     Returns:
         A JSON-ready report: the checkpoint used, the device, the load time and, per clip, its output, the
@@ -374,6 +377,7 @@ def run_predict(
     """
     from framecast.checkpoints import resolve
     from framecast.devices import pick_device
+    from framecast.models.self_check import set_frames
 
     outputs = outputs or OutputPlan()
     paths_in = _check_clips(clips, channels, outputs)
@@ -384,6 +388,7 @@ def run_predict(
     found = resolve(model=model, checkpoint=checkpoint, device=dev, want=want)
     ckpt, load_s = found.checkpoint, time.perf_counter() - began
     log.info("checkpoint: %s (%s, %s; loaded in %.2f s)", ckpt.path, ckpt.name, found.chosen_by, load_s)
+    set_frames(ckpt.model, self_check)
     spec = ckpt.spec
     _check_model_options(channels, show_flow, ckpt)
     ctx_len, hor = context or spec["context"], horizon or spec["horizon"]
@@ -400,18 +405,26 @@ def run_predict(
         report = _predict_one(model_for_clip, item, target, hor, dev, fps, scale, show_flow)
         reports.append({**report, "adapt": adapted})
     return {
-        "checkpoint": {
-            "path": str(ckpt.path),
-            "model": ckpt.name,
-            "run": str(ckpt.run_dir) if ckpt.run_dir else None,
-            "chosen_by": found.chosen_by,
-            "spec": spec,
-        },
+        "checkpoint": _checkpoint_report(found),
         "device": str(dev),
         "context": ctx_len,
         "horizon": hor,
         "timings": {"load_s": load_s},
         "clips": reports,
+    }
+
+
+def _checkpoint_report(found) -> dict[str, Any]:
+    from framecast.models.self_check import described
+
+    ckpt = found.checkpoint
+    return {
+        "path": str(ckpt.path),
+        "model": ckpt.name,
+        "run": str(ckpt.run_dir) if ckpt.run_dir else None,
+        "chosen_by": found.chosen_by,
+        "spec": ckpt.spec,
+        "self_check": described(ckpt.model),
     }
 
 
@@ -587,6 +600,7 @@ def _predict_one(
     from framecast import render
 
     report = predict_clip(model, item.clip.frames, item.chosen, horizon=hor, device=dev)
+    trust = getattr(model, "last_trust", None)  # how far a self-checked model trusted its predicted change
     flow = report.pop("flow")
     began = time.perf_counter()
     written = write_prediction(
@@ -606,5 +620,6 @@ def _predict_one(
         "timings": timings,
         "warnings": item.warnings,
         "flow": flow_gif,
+        "trust": float(trust.mean()) if trust is not None else None,
         **report,
     }

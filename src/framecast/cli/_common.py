@@ -32,6 +32,15 @@ Classes = Annotated[
 Digits = Annotated[
     Optional[str], typer.Option("--digits", help="Digits for generated Moving MNIST: idx folder or .npz.")
 ]
+SelfCheckFrames = Annotated[
+    Optional[int],
+    typer.Option(
+        "--self-check",
+        min=0,
+        help="Check the model on the context's last N frames first and move the future only as far as that "
+        "earns (0: off; default: the checkpoint's setting).",
+    ),
+]
 Context = Annotated[Optional[int], typer.Option("--context", min=1, help="Frames seen by the model.")]
 Horizon = Annotated[Optional[int], typer.Option("--horizon", min=1, help="Frames to predict.")]
 

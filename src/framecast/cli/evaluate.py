@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from framecast.cli._common import Channels, Classes, Digits, FrameStride, Json, Limit, Size, examples
+from framecast.cli._common import Channels, Classes, Digits, FrameStride, Json, Limit, SelfCheckFrames, Size, examples
 
 HELP = "Score a trained model on a dataset split (MSE, MAE, PSNR, SSIM per horizon step) beside naive baselines."
 
@@ -56,6 +56,7 @@ def command(
     skip_cuts: Annotated[
         bool, typer.Option("--skip-cuts", help="Leave out video windows that straddle a scene cut.")
     ] = False,
+    self_check: SelfCheckFrames = None,
     json_out: Json = False,
 ) -> None:
     from framecast.cli import _output
@@ -82,6 +83,7 @@ def command(
             device=device,
             precision=precision,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            self_check=self_check,
         )
     if json_out:
         _output.emit_json(report)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from framecast.cli._common import Json, Quiet, examples
+from framecast.cli._common import Json, Quiet, SelfCheckFrames, examples
 
 HELP = (
     "Predict the frames that follow a clip (any video ffmpeg reads, or a .npy/.npz of frames) with a trained model; "
@@ -100,6 +100,7 @@ def command(
             "saturation: speed; models that move pixels).",
         ),
     ] = False,
+    self_check: SelfCheckFrames = None,
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -123,6 +124,7 @@ def command(
         save_adapted=save_adapted,
         keep_repeats=keep_repeats,
         show_flow=show_flow,
+        self_check=self_check,
     )
     if json_out:
         _output.emit_json(report)

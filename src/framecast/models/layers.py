@@ -544,6 +544,19 @@ class FramePredictor(nn.Module):
         #: pixels, from the last context frame (a warp term), or from the frame before it (dmvfn); else None
         self.last_flow: torch.Tensor | None = None
         self._flows: list[torch.Tensor] | None = None
+        #: a check of itself on the context, applied to every prediction outside training (models/self_check.py)
+        self.self_check: Any = None
+        #: after a self-checked call: how far each sequence's predicted change was trusted, (B,) in [0, 1]
+        self.last_trust: torch.Tensor | None = None
+
+    def __call__(self, context: torch.Tensor, horizon: int, **kwargs: Any) -> torch.Tensor:
+        """The forward (through torch's hooks), then the self-check where one is set and the model is not training."""
+        prediction = super().__call__(context, horizon, **kwargs)
+        if self.self_check is None or self.training:
+            return prediction
+        from framecast.models.self_check import checked
+
+        return checked(self, self.self_check, context, prediction)
 
     def forward(
         self,

@@ -458,6 +458,7 @@ class Trainer:
         self.say(
             f"{len(self.train_set)} training sequences per epoch in global batches of {o.batch_size * world}{per}: "
             f"{self.steps_per_epoch} steps per epoch, peak learning rate {o.lr:g}"
+            + (f", for {o.time_limit / 60:g} min of training in all" if o.time_limit is not None else "")
         )
 
     def release(self) -> None:
