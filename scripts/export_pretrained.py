@@ -159,12 +159,15 @@ def stage_record(config: dict) -> dict:
     }
 
 
-def export(run: Path, out: Path, *, hardware: str | None) -> tuple[Path, dict]:
+def export(run: Path, out: Path, *, hardware: str | None, self_check: int = 0) -> tuple[Path, dict]:
     config = json.loads((run / "config.json").read_text())
     stages = [stage_record(c) for c in stages_of(run, config)]
     best = run / "best.safetensors"
     with safe_open(str(best), framework="pt") as f:
         metadata = dict(f.metadata() or {})
+    check = {"frames": self_check, "prior": 1.0} if self_check else None
+    if check is not None:  # the shipped file checks itself wherever it is loaded (framecast.models.self_check)
+        metadata["framecast"] = json.dumps({**json.loads(metadata["framecast"]), "self_check": check})
     tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(best)).items()}
     natural = config["spec"].get("content") == "natural"
     name = f"{config['model']}-{config['preset']}" + ("-scenes" if natural else "")
@@ -191,6 +194,7 @@ def export(run: Path, out: Path, *, hardware: str | None) -> tuple[Path, dict]:
         "precision": config["precision"],
         "hardware": hardware or config.get("environment", {}).get("hardware"),
         "best": config["best"],
+        "self_check": check,
         "val": next(h["val"] for h in config["history"] if h["epoch"] == best_epoch),
         "framecast": config["framecast"],
     }
@@ -229,6 +233,7 @@ def main() -> None:
     parser.add_argument("--clips", type=Path, help="a folder of real clips to score a natural-video checkpoint on")
     parser.add_argument("--hardware", help="the machine the run trained on, in words")
     parser.add_argument("--command", help="the exact command that trained the run, for the model card")
+    parser.add_argument("--self-check", type=int, default=0, help="ship it checking itself over N context frames")
     args = parser.parse_args()
     if args.rescore:
         if not args.digits:
@@ -236,7 +241,7 @@ def main() -> None:
         return rescore(args.rescore, args.digits)
     if args.run is None:
         parser.error("give a run folder, or --rescore RECORD")
-    target, record = export(args.run, args.out, hardware=args.hardware)
+    target, record = export(args.run, args.out, hardware=args.hardware, self_check=args.self_check)
     path = args.out / f"{target.stem}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")  # written first: eval --model reads the new weights
     if args.digits:

@@ -133,6 +133,11 @@ def card(record: dict) -> str:
         f"| wall time | {minutes(record['train_seconds'])} |",
         f"| hardware | {record.get('hardware') or 'not recorded'} |",
         f"| best validation MSE | {record['best']['value']:.1f} (epoch {record['best']['epoch']}) |",
+        *(
+            [f"| self-check | over the context's last {check['frames']} frames, prior weight {check['prior']:g} |"]
+            if (check := record.get("self_check"))
+            else []
+        ),
         f"| framecast | {record['framecast']} |",
         "",
         "Trained with:" if len(stages) == 1 else f"Trained in {len(stages)} stages, each starting from the last:",
