@@ -317,8 +317,12 @@ def test_a_time_limited_run_trains_for_its_time_and_anneals_over_it(isolated_hom
     assert 6.0 <= config["train_seconds"] < 6.0 + 20.0  # it stops at the first step boundary past the limit
     assert config["epochs_done"] >= 2  # 4 steps an epoch: not the 10 default epochs, the time ended it
     rates = [epoch["lr"] for epoch in config["history"]]
-    assert max(rates) > 0.3e-3  # it warmed up to near the peak...
-    assert rates[-1] < 1e-5  # ...and annealed to almost nothing by the end of the time
+    peak = rates.index(max(rates))
+    assert rates[peak] > 0.3e-3  # it warmed up to near the peak...
+    assert all(a >= b for a, b in itertools.pairwise(rates[peak:]))  # ...then only fell...
+    # ...to a small share of it by the last epoch's end (read a step before the limit: on a slow machine a step
+    # and a validation are a good part of 6 s, so not to nothing)
+    assert rates[-1] < 0.15 * rates[peak]
 
 
 def test_time_limited_schedules_follow_the_step_counted_curves() -> None:
