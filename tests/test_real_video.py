@@ -247,6 +247,7 @@ def test_budget_parsing() -> None:
 
     assert Budget.parse("200") == Budget(steps=200)
     assert Budget.parse("60s") == Budget(seconds=60.0) and Budget.parse("2m") == Budget(seconds=120.0)
+    assert Budget.parse("0.5h") == Budget(seconds=1800.0)  # the units of train --time-limit
     for bad in ("0", "-3", "1.5", "fast"):
         with pytest.raises(UsageError):
             Budget.parse(bad)

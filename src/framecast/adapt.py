@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from framecast.durations import read_amount
 from framecast.errors import InputError, UsageError
 
 log = logging.getLogger("framecast")
@@ -45,20 +45,20 @@ class Budget:
 
     @classmethod
     def parse(cls, text: str) -> Budget:
-        """`200` (steps), `60s`, `1.5m` (time).
+        """`200` (steps), `60s`, `1.5m`, `1h` (time).
 
         Raises:
             UsageError: anything else, or a budget that is not positive.
         """
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min)?\s*", str(text).lower())
-        if match is None or float(match[1]) <= 0:
+        amount = read_amount(text)
+        if amount is None:
             raise UsageError(f"--adapt '{text}' is not a budget", "give steps (200) or a time (60s, 2m)")
-        value, unit = float(match[1]), match[2]
+        value, unit = amount
         if unit is None:
             if not value.is_integer():
                 raise UsageError(f"--adapt {text}: a step count is a whole number", "for example --adapt 200")
             return cls(steps=int(value))
-        return cls(seconds=value * (60 if unit.startswith("m") else 1))
+        return cls(seconds=value * unit)
 
     def spent(self, steps: int, seconds: float) -> bool:
         return (self.steps is not None and steps >= self.steps) or (

@@ -134,14 +134,13 @@ def parse_duration(text: str, flag: str) -> float:
     Raises:
         UsageError: anything else, or a duration that is not positive.
     """
-    import re
-
+    from framecast.durations import read_amount
     from framecast.errors import UsageError
 
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)\s*", str(text).lower())
-    if match is None or float(match[1]) <= 0:
+    amount = read_amount(text)
+    if amount is None or amount[1] is None:
         raise UsageError(f"{flag} '{text}' is not a duration", f"give a time with its unit: {flag} 30m (or 90s, 2h)")
-    return float(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2][0]]
+    return amount[0] * amount[1]
 
 
 def option_fields() -> list[Any]:
