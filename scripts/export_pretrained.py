@@ -34,6 +34,8 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from framecast._fs import usual_mode
+
 #: Test sequences behind the card's figures, and the subset a test re-scores on every CI run.
 TEST_SEQUENCES = 1000
 SUBSET_SEQUENCES = 32
@@ -174,6 +176,7 @@ def export(run: Path, out: Path, *, hardware: str | None, self_check: int = 0) -
     name += "-rgb" if config["spec"]["channels"] == 3 else ""
     target = out / f"{name}.safetensors"
     save_file(tensors, str(target), metadata=metadata)
+    usual_mode(target)  # the writer may leave it private; a packaged file must be readable by all
     blob = target.read_bytes()
     best_epoch = config["best"]["epoch"]
     record = {

@@ -95,6 +95,14 @@ def wrap_command(command: str, width: int = 100) -> str:
     return "\n".join([*lines, line])
 
 
+def best_row(best: dict) -> str:
+    """The card's row for how the shipped epoch was chosen: by MSE, or against copy-last (natural video)."""
+    if best["metric"] == "vs_copy_last":  # MSE over copy-last's, plus SSIM lost (framecast.evaluation)
+        return (f"| best validation against copy-last | {best['value']:.3f} (MSE / copy-last's, plus any SSIM lost; "
+                f"epoch {best['epoch']}) |")  # fmt: skip
+    return f"| best validation {best['metric'].upper()} | {best['value']:.1f} (epoch {best['epoch']}) |"
+
+
 def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
@@ -132,7 +140,7 @@ def card(record: dict) -> str:
         f"seen), {record['epochs']} epochs, {record['precision']}, {schedule} |",
         f"| wall time | {minutes(record['train_seconds'])} |",
         f"| hardware | {record.get('hardware') or 'not recorded'} |",
-        f"| best validation MSE | {record['best']['value']:.1f} (epoch {record['best']['epoch']}) |",
+        best_row(record["best"]),
         *(
             [f"| self-check | over the context's last {check['frames']} frames, prior weight {check['prior']:g} |"]
             if (check := record.get("self_check"))
