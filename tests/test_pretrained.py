@@ -144,6 +144,9 @@ def test_runs_lists_the_shipped_checkpoints_in_an_empty_home() -> None:
     assert sorted((r["model"], r["status"]) for r in rows) == sorted((m, "shipped") for m in MODELS)
     for row in rows:
         assert Path(row["path"]).parent == PRETRAINED_DIR and row["best"]["mse"] > 0
+    # each has a name of its own, which the web page ticks it by: the digits one MODEL/shipped, the others more
+    assert len({r["run"] for r in rows}) == len(rows)
+    assert {r["run"] for r in rows} >= {f"{m}/shipped" for m in SHIPPED}
     table = run_cli("runs")
     assert table.code == 0 and "shipped" in table.stdout
 

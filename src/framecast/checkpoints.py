@@ -331,9 +331,16 @@ def _run_row(run: Path) -> dict[str, Any]:
     }
 
 
+def shipped_name(weights: Path, meta: dict[str, Any]) -> str:
+    """How `framecast runs` and the page name a shipped checkpoint: `vit/shipped` for the digits one, and
+    `vit/shipped-scenes`, `vit/shipped-scenes-rgb` for those of natural video (what the file's name adds)."""
+    kind = weights.stem.removeprefix(f"{meta['model']}-{meta.get('preset')}")
+    return f"{meta['model']}/shipped{kind}"
+
+
 def _shipped_row(weights: Path, meta: dict[str, Any]) -> dict[str, Any]:
     return {
-        "run": f"{meta['model']}/shipped",
+        "run": shipped_name(weights, meta),
         "path": str(weights),
         "model": meta["model"],
         "preset": meta.get("preset"),
