@@ -161,15 +161,23 @@ def stage_record(config: dict) -> dict:
     }
 
 
-def export(run: Path, out: Path, *, hardware: str | None, self_check: int = 0) -> tuple[Path, dict]:
+def export(
+    run: Path, out: Path, *, hardware: str | None, self_check: int = 0, horizon: int | None = None
+) -> tuple[Path, dict]:
     config = json.loads((run / "config.json").read_text())
+    trained_horizon = config["spec"]["horizon"]
+    if horizon is not None:  # a model trained through fewer rollout steps, shipped to predict `horizon` frames
+        config["spec"] = {**config["spec"], "horizon": horizon}
     stages = [stage_record(c) for c in stages_of(run, config)]
     best = run / "best.safetensors"
     with safe_open(str(best), framework="pt") as f:
         metadata = dict(f.metadata() or {})
     check = {"frames": self_check, "prior": 1.0} if self_check else None
+    meta = json.loads(metadata["framecast"])
     if check is not None:  # the shipped file checks itself wherever it is loaded (framecast.models.self_check)
-        metadata["framecast"] = json.dumps({**json.loads(metadata["framecast"]), "self_check": check})
+        meta["self_check"] = check
+    meta["spec"] = config["spec"]  # what eval and predict take by default: the frames it ships to predict
+    metadata["framecast"] = json.dumps(meta)
     tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(best)).items()}
     natural = config["spec"].get("content") == "natural"
     name = f"{config['model']}-{config['preset']}" + ("-scenes" if natural else "")
@@ -188,6 +196,7 @@ def export(run: Path, out: Path, *, hardware: str | None, self_check: int = 0) -
         "dtype": "float16",
         "parameters": config["parameters"],
         "spec": config["spec"],
+        "trained_horizon": trained_horizon,
         "data": config["data"],
         "options": config["options"],
         "epochs": sum(st["epochs"] for st in stages),
@@ -237,6 +246,7 @@ def main() -> None:
     parser.add_argument("--hardware", help="the machine the run trained on, in words")
     parser.add_argument("--command", help="the exact command that trained the run, for the model card")
     parser.add_argument("--self-check", type=int, default=0, help="ship it checking itself over N context frames")
+    parser.add_argument("--horizon", type=int, help="frames it predicts by default, if not those it trained through")
     args = parser.parse_args()
     if args.rescore:
         if not args.digits:
@@ -244,7 +254,9 @@ def main() -> None:
         return rescore(args.rescore, args.digits)
     if args.run is None:
         parser.error("give a run folder, or --rescore RECORD")
-    target, record = export(args.run, args.out, hardware=args.hardware, self_check=args.self_check)
+    target, record = export(
+        args.run, args.out, hardware=args.hardware, self_check=args.self_check, horizon=args.horizon
+    )
     path = args.out / f"{target.stem}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")  # written first: eval --model reads the new weights
     if args.digits:

@@ -103,6 +103,12 @@ def best_row(best: dict) -> str:
     return f"| best validation {best['metric'].upper()} | {best['value']:.1f} (epoch {best['epoch']}) |"
 
 
+def trained_through(record: dict) -> str:
+    """Where a checkpoint ships predicting more frames than it was trained through, say so."""
+    trained = record.get("trained_horizon", record["spec"]["horizon"])
+    return "" if trained == record["spec"]["horizon"] else f"; trained through {trained} rollout steps"
+
+
 def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
@@ -133,7 +139,9 @@ def card(record: dict) -> str:
         f"`{record['sha256'][:16]}...` |",
         f"| parameters | {record['parameters']:,} |",
         f"| frames | {record['spec']['channels']} channel, {record['spec']['height']}x{record['spec']['width']}, "
-        f"{record['spec']['context']} in, {record['spec']['horizon']} out (any horizon rolls forward) |",
+        f"{record['spec']['context']} in, {record['spec']['horizon']} out (any horizon rolls forward)"
+        + trained_through(record)
+        + " |",
         f"| training data | {record['data']['train']} |",
         f"| validation data | {record['data']['val']} |",
         f"| training | {record['steps']:,} steps of {options['batch_size']} sequences ({sequences_seen:,} sequences "
