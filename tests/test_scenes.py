@@ -167,6 +167,42 @@ def test_negative_index_is_an_index_error() -> None:
         MovingScenesGenerator("val", frames=4)[-1]
 
 
+# ------------------------------------------------------------------------------------------------ held frames
+
+
+def test_held_frames_off_leaves_every_sequence_as_it_was() -> None:
+    """The held-frame draw has a stream of its own: with a share of 0 the scenes are those drawn without it, and
+    with a share of 1 each one is the same scene, its frames shown twice."""
+    plain = MovingScenesGenerator("train", frames=12, seed=4)
+    off = MovingScenesGenerator("train", frames=12, seed=4, held_frames=0.0)
+    held = MovingScenesGenerator("train", frames=12, seed=4, held_frames=1.0)
+    moving = [i for i in range(12) if not plain.describe(i)["still"]][:4]  # a still scene's frames may be equal
+    for i in moving:
+        video, doubled = plain[i], held[i]
+        np.testing.assert_array_equal(off[i], video)
+        assert held.describe(i)["held_frames"] and not plain.describe(i)["held_frames"]
+        # phase 0 shows 0 0 1 1 2 2 ..., phase 1 shows 0 1 1 2 2 3 ...: the content of the plain scene's frames
+        shown = [next(k for k in range(12) if np.array_equal(frame, video[k])) for frame in doubled]
+        assert shown in ([t // 2 for t in range(12)], [(t + 1) // 2 for t in range(12)])
+
+
+def test_held_frames_come_in_the_share_asked_for() -> None:
+    gen = MovingScenesGenerator("train", frames=6, seed=1, held_frames=0.3)
+    held = [gen.describe(i)["held_frames"] for i in range(400)]
+    assert 0.24 < np.mean(held) < 0.36
+    with pytest.raises(UsageError):
+        MovingScenesGenerator("train", frames=6, held_frames=1.5)
+
+
+def test_held_frames_are_described_and_refused_for_other_data() -> None:
+    from framecast.data.registry import open_dataset
+
+    ds = open_dataset("moving-scenes", "train", context=4, horizon=4, limit=8, held_frames=0.25)
+    assert "each frame held twice in 25% of them" in ds.description
+    with pytest.raises(UsageError, match="--held-frames"):
+        open_dataset("moving-mnist", "train", context=4, horizon=4, limit=8, held_frames=0.25)
+
+
 # -------------------------------------------------------------------------------------------------- statistics
 
 

@@ -132,11 +132,19 @@ class GeneratedMovingMNIST(SequenceDataset):
 class GeneratedScenes(SequenceDataset):
     """Moving scenes generated from natural photographs, addressed by index (see data.scenes)."""
 
-    def __init__(self, split: str, *, length: int, spec: DataSpec, seed: int, description: str):
+    def __init__(
+        self, split: str, *, length: int, spec: DataSpec, seed: int, description: str, held_frames: float = 0.0
+    ):
         from framecast.data.scenes import MovingScenesGenerator
 
         self.generator = MovingScenesGenerator(
-            split, frames=spec.frames, height=spec.height, width=spec.width, channels=spec.channels, seed=seed
+            split,
+            frames=spec.frames,
+            height=spec.height,
+            width=spec.width,
+            channels=spec.channels,
+            seed=seed,
+            held_frames=held_frames,
         )
         self.length = length
         self.spec = spec
@@ -303,9 +311,17 @@ class DataOptions:
         return Want(content=content_of_data(self.data), channels=self.channels or 1)
 
     def open(
-        self, split: str, *, context: int, horizon: int, limit: int | None = None, seed: int = 0
+        self,
+        split: str,
+        *,
+        context: int,
+        horizon: int,
+        limit: int | None = None,
+        seed: int = 0,
+        held_frames: float = 0.0,
     ) -> SequenceDataset:
-        """The `split` of this data, cut into windows of `context` + `horizon` frames."""
+        """The `split` of this data, cut into windows of `context` + `horizon` frames (`held_frames`: see
+        open_dataset)."""
         return open_dataset(
             self.data,
             split,
@@ -319,6 +335,7 @@ class DataOptions:
             seed=seed,
             digits=self.digits,
             skip_cuts=self.skip_cuts,
+            held_frames=held_frames,
         )
 
 
@@ -337,6 +354,7 @@ def open_dataset(
     seed: int = 0,
     digits: str | Path | None = None,
     skip_cuts: bool = False,
+    held_frames: float = 0.0,
 ) -> SequenceDataset:
     """Open a dataset by name or path (see the module docstring).
 
@@ -356,6 +374,7 @@ def open_dataset(
         digits: where generated Moving MNIST takes its digits (see data.mnist.load_digits).
         skip_cuts: leave out windows of clips that straddle a scene cut (off for the standard protocols; the
             count left out is in the description and in `skipped_for_cuts`).
+        held_frames: the share of generated moving scenes that show each frame twice (moving-scenes only).
 
     Raises:
         UsageError: an unknown dataset name or split, bad numbers.
@@ -370,6 +389,8 @@ def open_dataset(
     frames = context + horizon
     step = window_stride or frames
     text = str(data)
+    if held_frames and text != "moving-scenes":
+        raise UsageError(f"--held-frames applies to generated moving scenes, not to {text}", "use --data moving-scenes")
     path = Path(text).expanduser()
     if path.exists():
         if path.is_dir() or path.suffix.lower() not in ARRAY_SUFFIXES:
@@ -383,7 +404,7 @@ def open_dataset(
             raise InputError(f"{path}: the {split} split holds no windows", "use --split all, or more clips")
         return ds
     if text == "moving-scenes":
-        return _open_moving_scenes(split, context, horizon, channels, size, limit, seed)
+        return _open_moving_scenes(split, context, horizon, channels, size, limit, seed, held_frames)
     if text in ("kth", "ucf101"):
         return _open_named_videos(
             text, split, context, horizon, channels, size, frame_stride, step, classes, limit, skip_cuts
@@ -410,7 +431,7 @@ def _generated_length(limit: int | None, split: str, sizes: dict[str, int]) -> i
     return min(limit, sizes[split])  # the fixed splits have their documented sizes
 
 
-def _open_moving_scenes(split, context, horizon, channels, size, limit, seed) -> SequenceDataset:
+def _open_moving_scenes(split, context, horizon, channels, size, limit, seed, held_frames=0.0) -> SequenceDataset:
     from framecast.data.scenes import PHOTO_SPLITS
 
     split = "test" if split == "all" else split
@@ -423,7 +444,11 @@ def _open_moving_scenes(split, context, horizon, channels, size, limit, seed) ->
         f"generated moving scenes, {split} split: {length} sequences ({what}, seed {split_seed}) at "
         f"{spec.height}x{spec.width}x{spec.channels} from {len(photos)} photos ({', '.join(photos)})"
     )
-    return GeneratedScenes(split, length=length, spec=spec, seed=split_seed, description=description)
+    if held_frames:
+        description += f", each frame held twice in {held_frames:.0%} of them"
+    return GeneratedScenes(
+        split, length=length, spec=spec, seed=split_seed, description=description, held_frames=held_frames
+    )
 
 
 def _open_moving_mnist(name, split, context, horizon, channels, size, limit, seed, digits) -> SequenceDataset:

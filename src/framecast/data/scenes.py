@@ -24,6 +24,9 @@ scenes match real frames' statistics at the working size, and that getting them 
   between pixels, so a pan's sharpness flickered from frame to frame (by 4.2% of its detail, median over moving
   scenes; the three real clips 2.1-2.8% apart from a cut; bicubic 3.0%).
 
+With ``held_frames`` (``framecast train --held-frames 0.15``) that share of the sequences shows each frame twice,
+as a 15 fps source in a 30 fps file: off by default, and decided apart from the rest of the scene.
+
 Every random number of a sequence comes from ``np.random.default_rng((seed, epoch, index, split))``: the same
 sequence on any machine, in any number of data-loader workers, whatever was generated before.
 
@@ -95,6 +98,8 @@ WANDER_STD = (0.3, 1.0)
 WANDER_RHO = 0.7
 #: Share of the wandering ones that wander around zero: jitter in place, no drift.
 JITTER_SHARE = 0.5
+#: Tags the random stream that decides held frames (`held_frames`), apart from the scene's own.
+HOLD_STREAM = 7
 #: Standard deviation a frame's luma is brought to; clipping at 0 and 1 lowers it a little.
 CONTRAST_RANGE = (0.2, 0.33)
 MEAN_RANGE = (0.38, 0.6)
@@ -284,7 +289,15 @@ class MovingScenesGenerator:
     always gives the same sequence; set_epoch(e) gives fresh sequences for training epochs."""
 
     def __init__(
-        self, split: str, *, frames: int, height: int = 64, width: int = 64, channels: int = 1, seed: int = 0
+        self,
+        split: str,
+        *,
+        frames: int,
+        height: int = 64,
+        width: int = 64,
+        channels: int = 1,
+        seed: int = 0,
+        held_frames: float = 0.0,
     ) -> None:
         split = "test" if split == "all" else split
         if split not in PHOTO_SPLITS:
@@ -299,6 +312,9 @@ class MovingScenesGenerator:
             raise UsageError(f"a sequence needs at least one frame, not {frames}", "use --frames 1 or more")
         if seed < 0:
             raise UsageError(f"the seed must not be negative, not {seed}", "use a seed of 0 or more")
+        if not 0.0 <= held_frames <= 1.0:
+            raise UsageError(f"the share of held-frame scenes must be in [0, 1], not {held_frames}", "use 0.15")
+        self.held_frames = held_frames
         self.split = split
         self.photos = PHOTO_SPLITS[split]
         self.frames, self.height, self.width, self.channels = frames, height, width, channels
@@ -315,7 +331,24 @@ class MovingScenesGenerator:
     def __getitem__(self, index: int) -> np.ndarray:
         """Sequence `index`: uint8 (frames, height, width, channels)."""
         scene, rng = self._draw(index)
-        return _render(scene, rng, self.frames, self.height, self.width, self.channels)
+        video = _render(scene, rng, self.frames, self.height, self.width, self.channels)
+        phase = self._hold_phase(index)
+        if phase is not None:  # frame t shows the content of frame (t + phase) // 2: each one twice
+            video = video[(np.arange(self.frames) + phase) // 2]
+        return video
+
+    def _hold_phase(self, index: int) -> int | None:
+        """Whether sequence `index` holds each frame twice (None: no), and if so whether its first frame is the
+        second of a pair (1) or the first (0).
+
+        Real files often do: a 15 fps source in a 30 fps file repeats every frame, and a model that reads the
+        last two frames takes a step to the next content frame for motion twice as fast (results page). The draw
+        comes from a stream of its own, so that scenes with `held_frames` 0 are exactly those drawn without it.
+        """
+        if not self.held_frames:
+            return None
+        rng = np.random.default_rng((self.seed, self.epoch, index, self._split_number, HOLD_STREAM))
+        return int(rng.integers(2)) if rng.random() < self.held_frames else None
 
     def describe(self, index: int) -> dict[str, Any]:
         """What sequence `index` shows, without rendering it: photos, motion, and the image statistics drawn."""
@@ -335,6 +368,7 @@ class MovingScenesGenerator:
             "noise": scene.noise,
             "blur": scene.blur,
             "contrast": scene.contrast,
+            "held_frames": self._hold_phase(index) is not None,
         }
 
     # ------------------------------------------------------------------------------------------ drawing a scene

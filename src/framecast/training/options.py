@@ -63,6 +63,13 @@ class TrainOptions:
     classes: list[str] | None = option(None, "Only these class folders of a video folder (PushUps,PullUps).")
     digits: str | None = option(None, "Digits for generated Moving MNIST: idx folder or .npz.")
     skip_cuts: bool = option(False, "Leave out video windows that straddle a scene cut.")
+    held_frames: float = option(
+        0.0,
+        "Share of the moving-scenes training sequences that show each frame twice (a 15 fps source in a 30 fps "
+        "file); validation is left as it is.",
+        min=0.0,
+        max=1.0,
+    )
     context: int | None = option(None, "Frames seen by the model (default: the data's protocol, 10; ucf101 30).", min=1)
     horizon: int | None = option(
         None, "Frames to predict (default: the data's protocol, 10; kth 20, ucf101 15).", min=1
