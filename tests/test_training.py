@@ -251,6 +251,16 @@ def test_init_starts_a_new_run_from_a_checkpoint(isolated_home, uninterrupted) -
     assert_clean_error(other, 2, "another configuration")  # (an unknown run: tests/test_bad_inputs.py)
 
 
+def test_init_takes_a_model_whose_options_are_tuples(isolated_home) -> None:
+    """dmvfn's scales and widths are tuples in the model and lists in the checkpoint: still the same model."""
+    tiny = ["--model", "dmvfn", "--preset", "tiny", "--train-size", "4", "--val-size", "2", "--batch-size", "2"]
+    first = run_cli("train", *tiny, "--max-steps", "1", "--horizon", "2", "--name", "first")
+    assert first.code == 0, first.stderr
+    second = run_cli("train", *tiny, "--max-steps", "1", "--horizon", "2", "--init", "dmvfn/first", "--name", "then")
+    assert second.code == 0, second.stderr
+    assert "starting from the weights" in second.stderr
+
+
 def test_the_same_command_runs_under_torchrun(isolated_home) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [

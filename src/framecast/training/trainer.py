@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import math
 import os
@@ -385,7 +386,9 @@ class Trainer:
         if not path.exists() and not source.endswith(".safetensors"):  # a run by name: vit/quality-small
             path = resolve_run(source, self.o.model)
         ckpt = load_checkpoint(path)
-        if ckpt.name != self.o.model or ckpt.config != asdict(self.model.config):
+        # compared as JSON holds them: a checkpoint's tuples (dmvfn's scales and widths) come back as lists
+        same = json.loads(json.dumps(ckpt.config)) == json.loads(json.dumps(asdict(self.model.config)))
+        if ckpt.name != self.o.model or not same:
             raise UsageError(
                 f"--init {source} holds a {ckpt.name} model of another configuration",
                 f"use a checkpoint of {self.o.model} --preset {self.o.preset} with the same options",
