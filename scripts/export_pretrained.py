@@ -244,7 +244,9 @@ def main() -> None:
     parser.add_argument("--digits", type=Path, help="the MNIST digits (.npz or idx folder) to score the test split")
     parser.add_argument("--clips", type=Path, help="a folder of real clips to score a natural-video checkpoint on")
     parser.add_argument("--hardware", help="the machine the run trained on, in words")
-    parser.add_argument("--command", help="the exact command that trained the run, for the model card")
+    parser.add_argument(
+        "--command", action="append", help="the exact command that trained the run (one per stage, in order)"
+    )
     parser.add_argument("--self-check", type=int, default=0, help="ship it checking itself over N context frames")
     parser.add_argument("--horizon", type=int, help="frames it predicts by default, if not those it trained through")
     args = parser.parse_args()
@@ -269,7 +271,7 @@ def main() -> None:
         }
         path.write_text(json.dumps(record, indent=2) + "\n")
     if args.command:
-        record["command"] = args.command
+        record["command"] = args.command[0] if len(args.command) == 1 else args.command
         path.write_text(json.dumps(record, indent=2) + "\n")
     if args.clips:
         channels = record["spec"]["channels"]

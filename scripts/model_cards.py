@@ -163,8 +163,11 @@ def card(record: dict) -> str:
         "```",
         "",
     ]
-    if record.get("command"):
-        out[-3:-2] = [wrap_command(record["command"])]  # the exact command given at export
+    given = record.get("command")
+    if given:  # the exact commands given at export: one per stage, or (a string) the last stage's
+        given = [given] if isinstance(given, str) else given
+        first = len(out) - 2 - len(given)
+        out[first : len(out) - 2] = [wrap_command(c) for c in given]
     if not test:
         return "\n".join([*out, "Not yet scored on the test split.", ""])
     if record.get("clips"):
