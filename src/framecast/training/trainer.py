@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import logging
 import math
 import os
@@ -386,9 +385,8 @@ class Trainer:
         if not path.exists() and not source.endswith(".safetensors"):  # a run by name: vit/quality-small
             path = resolve_run(source, self.o.model)
         ckpt = load_checkpoint(path)
-        # compared as JSON holds them: a checkpoint's tuples (dmvfn's scales and widths) come back as lists
-        same = json.loads(json.dumps(ckpt.config)) == json.loads(json.dumps(asdict(self.model.config)))
-        if ckpt.name != self.o.model or not same:
+        # the configs as the registry built both models: the raw JSON holds lists where the model has tuples
+        if ckpt.name != self.o.model or ckpt.model.config != self.model.config:
             raise UsageError(
                 f"--init {source} holds a {ckpt.name} model of another configuration",
                 f"use a checkpoint of {self.o.model} --preset {self.o.preset} with the same options",
