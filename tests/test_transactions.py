@@ -138,6 +138,38 @@ def test_sigterm_ends_any_command_with_130(tmp_path) -> None:
     assert err.strip().splitlines()[-1] == "Error: interrupted" and "Traceback" not in err
 
 
+SWALLOWING_IMPORT = """
+import sys, time
+print("importing", flush=True)
+try:  # as some libraries' imports do: an interrupt inside them is lost
+    time.sleep(30)
+except KeyboardInterrupt:
+    pass
+"""
+
+INSIDE_A_COMMAND = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import framecast.cli as cli
+cli._running = True  # as while a command runs: an interrupt is raised where the command is
+import swallowing  # a lazy import inside the command
+print("went on", flush=True)
+"""
+
+
+def test_sigterm_inside_an_import_ends_the_command(tmp_path) -> None:
+    (tmp_path / "swallowing.py").write_text(SWALLOWING_IMPORT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INSIDE_A_COMMAND, str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout.readline().strip() == "importing"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "went on" not in out, (out, err)
+    assert err.strip() == "Error: interrupted"
+
+
 def test_a_run_killed_inside_its_first_write_is_started_again(tmp_path, uninterrupted) -> None:
     killed = train(tmp_path, *TRAIN, "--name", "run", kill_at=1)  # inside the write of its first config
     assert killed.returncode == -signal.SIGKILL

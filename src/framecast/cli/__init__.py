@@ -6,23 +6,42 @@ standard library at the top so that `framecast --help` answers at once and never
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 
 _running = False
 
 
-def _terminate(signum, _frame):
+def _terminate(signum, frame):
     """SIGTERM (what schedulers, `kill` and service managers send) ends a command as Ctrl-C does: exit 130 and
     one line, after what can be saved is saved. Installed before anything heavy is imported, so a command
-    terminated while starting up ends the same way (there is nothing to save yet: it ends at once)."""
-    if not _running:
-        import os
+    terminated while starting up ends the same way (there is nothing to save yet: it ends at once).
 
-        sys.stderr.write("Error: interrupted\n")
-        sys.stderr.flush()
-        os._exit(130)
+    An import is never interrupted by an exception: some libraries swallow it there (the command would then run
+    on as if never told to stop) and others are left half-initialised (numpy refuses to load twice). Nothing of
+    the user's is open inside an import, so the process ends at once then too."""
+    if not _running or _inside_import(frame):
+        _exit_interrupted()
     raise KeyboardInterrupt
+
+
+def _inside_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _exit_interrupted() -> None:
+    """Print the one line and end with 130 now, skipping the interpreter's shutdown: once a command has been
+    interrupted, a second signal during shutdown must not turn the outcome into a traceback or another code."""
+    import os
+
+    sys.stderr.write("Error: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 
 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -204,4 +223,19 @@ def _os_error(exc: OSError) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `framecast` script."""
-    sys.exit(run(argv))
+    global _running
+    try:
+        code = run(argv)
+    except KeyboardInterrupt:  # one that arrived while the outcome was being reported
+        _exit_interrupted()
+    _running = False  # from here a signal ends the process at once: nothing is left to save
+    if code == 130:  # reported already: end with 130, skipping a shutdown that another signal could disturb
+        import logging
+        import os
+
+        logging.shutdown()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
