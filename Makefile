@@ -28,8 +28,10 @@ lint: install
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 
+# TEST_JOBS workers in parallel (one per core here); a test file's tests stay on one worker: they share fixtures
+TEST_JOBS ?= 2
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 format: install
 	$(BIN)/ruff check --fix $(SOURCES)

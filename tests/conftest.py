@@ -16,6 +16,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 VIDEOS = SHARED_DATA / "videos"
 MNIST_NPZ = SHARED_DATA / "mnist_digits.npz"
 
+# Run in parallel (`pytest -n 2`, as `make test` does), each worker and the commands it starts share the cores
+# instead of each taking all of them; set before any test module imports torch.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
