@@ -34,13 +34,16 @@ def _inside_import(frame) -> bool:
     return False
 
 
-def _exit_interrupted() -> None:
-    """Print the one line and end with 130 now, skipping the interpreter's shutdown: once a command has been
-    interrupted, a second signal during shutdown must not turn the outcome into a traceback or another code."""
+def _exit_interrupted(*, reported: bool = False) -> None:
+    """End with 130 now (printing the one line unless the command `reported` it), skipping the interpreter's
+    shutdown: once a command has been interrupted, a second signal during shutdown must not turn the outcome into
+    a traceback or another code."""
     import os
 
-    sys.stderr.write("Error: interrupted\n")
-    sys.stderr.flush()
+    with contextlib.suppress(OSError, ValueError):  # a closed stream must not stop the exit
+        if not reported:
+            sys.stderr.write("Error: interrupted\n")
+        sys.stderr.flush()
     os._exit(130)
 
 
@@ -175,6 +178,8 @@ def run(argv: list[str] | None = None) -> int:
             "this is a bug in framecast; run again with FRAMECAST_DEBUG=1 for the traceback and report it",
             1,
         )
+    finally:
+        _running = False  # from here a signal ends the process at once: nothing is left to save
 
 
 def _report(message: str, hint: str | None, code: int) -> int:
@@ -223,19 +228,15 @@ def _os_error(exc: OSError) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `framecast` script."""
-    global _running
     try:
         code = run(argv)
     except KeyboardInterrupt:  # one that arrived while the outcome was being reported
         _exit_interrupted()
-    _running = False  # from here a signal ends the process at once: nothing is left to save
     if code == 130:  # reported already: end with 130, skipping a shutdown that another signal could disturb
         import logging
-        import os
 
         logging.shutdown()
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(130)
+        _exit_interrupted(reported=True)
     sys.exit(code)
