@@ -113,6 +113,17 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
+def stage_commands(record: dict, stages: list[dict]) -> list[str]:
+    """Each stage's command as its options rebuild it, the last ones replaced by the exact commands given at export
+    (one per stage, or a string: the last stage's)."""
+    commands = [train_command(st["options"]) for st in stages]
+    given = record.get("command")
+    if given:
+        given = [given] if isinstance(given, str) else given
+        commands[-len(given) :] = given
+    return commands
+
+
 def card(record: dict) -> str:
     name = NAMES.get(record["model"], record["model"])
     options = record["options"]
@@ -159,15 +170,10 @@ def card(record: dict) -> str:
         "Trained with:" if len(stages) == 1 else f"Trained in {len(stages)} stages, each starting from the last:",
         "",
         "```bash",
-        *(wrap_command(train_command(st["options"])) for st in stages),
+        *(wrap_command(c) for c in stage_commands(record, stages)),
         "```",
         "",
     ]
-    given = record.get("command")
-    if given:  # the exact commands given at export: one per stage, or (a string) the last stage's
-        given = [given] if isinstance(given, str) else given
-        first = len(out) - 2 - len(given)
-        out[first : len(out) - 2] = [wrap_command(c) for c in given]
     if not test:
         return "\n".join([*out, "Not yet scored on the test split.", ""])
     if record.get("clips"):
