@@ -133,17 +133,33 @@ def _relative(report: dict, model: str) -> dict:
 
 
 def stages_of(run: Path, config: dict) -> list[dict]:
-    """The training stages behind a run, first to last: a run started with `--init RUN` follows that run."""
+    """The training stages behind a run, first to last, as records. A run started with `--init RUN` follows that
+    run; one started from a shipped checkpoint's weights file follows the stages on that checkpoint's card."""
     from framecast.checkpoints import resolve_run
 
-    stages = [config]
-    while stages[0]["options"].get("init"):
-        init = stages[0]["options"]["init"]
-        earlier = resolve_run(init, stages[0]["model"]) if not init.endswith(".safetensors") else None
-        if earlier is None:
-            raise SystemExit(f"{run} started from the weights file {init}: export needs the run that made it")
-        stages.insert(0, json.loads((earlier / "config.json").read_text()))
-    return stages
+    configs, earlier_records = [config], []
+    while configs[0]["options"].get("init"):
+        init = configs[0]["options"]["init"]
+        if init.endswith(".safetensors"):
+            earlier_records = shipped_stages(Path(init), run)
+            break
+        configs.insert(0, json.loads((resolve_run(init, configs[0]["model"]) / "config.json").read_text()))
+    return earlier_records + [stage_record(c) for c in configs]
+
+
+def shipped_stages(weights: Path, run: Path) -> list[dict]:
+    """The stages on the card beside a shipped weights file, the file's sha256 noted on the stage that follows
+    (export may write the new weights over that very file). Any other weights file has no history to follow."""
+    card = weights.with_suffix(".json")
+    if not weights.is_file() or not card.is_file():
+        raise SystemExit(f"{run} started from the weights file {weights}: export needs the run or card that made it")
+    record = json.loads(card.read_text())
+    if record.get("sha256") != hashlib.sha256(weights.read_bytes()).hexdigest():
+        raise SystemExit(f"{weights} is not the file its card {card.name} describes")
+    stages = record.get("stages") or []
+    if not stages:
+        raise SystemExit(f"{card} lists no training stages")
+    return [*stages[:-1], {**stages[-1], "shipped_sha256": record["sha256"]}]
 
 
 def stage_record(config: dict) -> dict:
@@ -168,7 +184,7 @@ def export(
     trained_horizon = config["spec"]["horizon"]
     if horizon is not None:  # a model trained through fewer rollout steps, shipped to predict `horizon` frames
         config["spec"] = {**config["spec"], "horizon": horizon}
-    stages = [stage_record(c) for c in stages_of(run, config)]
+    stages = stages_of(run, config)
     best = run / "best.safetensors"
     with safe_open(str(best), framework="pt") as f:
         metadata = dict(f.metadata() or {})

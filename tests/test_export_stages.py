@@ -1,0 +1,65 @@
+"""The export script's record of training stages: a run started from a shipped checkpoint's weights carries the
+stages on that checkpoint's card before its own, so the card of what it ships lists every stage."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "export_pretrained.py"
+
+
+@pytest.fixture(scope="module")
+def export_script():
+    spec = importlib.util.spec_from_file_location("export_pretrained", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_config(init: str | None, steps: int) -> dict:
+    return {
+        "options": {"model": "vit", "preset": "small", "lr": 2e-4, "init": init, "batch_size": 16},
+        "status": "finished",
+        "epochs_done": 3,
+        "steps_done": steps,
+        "train_seconds": 61.2,
+        "best": {"metric": "vs_copy_last", "value": 0.5, "epoch": 2},
+    }
+
+
+def shipped(tmp_path: Path, stages: list[dict]) -> Path:
+    weights = tmp_path / "vit-small-scenes.safetensors"
+    weights.write_bytes(b"weights as shipped")
+    card = {"sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "stages": stages}
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    return weights
+
+
+def test_a_run_from_shipped_weights_follows_the_card_stages(tmp_path, export_script):
+    earlier = [{"options": {"lr": 1e-3}, "steps": 10}, {"options": {"lr": 3e-4}, "steps": 20}]
+    weights = shipped(tmp_path, earlier)
+    stages = export_script.stages_of(tmp_path / "run", run_config(str(weights), 30))
+    assert [st["steps"] for st in stages] == [10, 20, 30]
+    assert stages[1]["shipped_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert stages[2]["options"]["init"] == str(weights) and stages[2]["train_seconds"] == 61
+
+
+def test_a_run_from_weights_with_no_card_or_another_file_is_refused(tmp_path, export_script):
+    loose = tmp_path / "loose.safetensors"
+    loose.write_bytes(b"no card beside it")
+    with pytest.raises(SystemExit, match="needs the run or card"):
+        export_script.stages_of(tmp_path / "run", run_config(str(loose), 5))
+    weights = shipped(tmp_path, [{"options": {}, "steps": 1}])
+    weights.write_bytes(b"trained over since")  # the card no longer describes the file
+    with pytest.raises(SystemExit, match="is not the file its card"):
+        export_script.stages_of(tmp_path / "run", run_config(str(weights), 5))
+
+
+def test_a_run_with_no_init_is_one_stage(tmp_path, export_script):
+    stages = export_script.stages_of(tmp_path / "run", run_config(None, 7))
+    assert len(stages) == 1 and stages[0]["steps"] == 7
