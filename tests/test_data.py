@@ -11,7 +11,7 @@ import torch
 
 from conftest import MNIST_NPZ, VIDEOS, assert_clean_error, run_cli
 from framecast.data import mnist
-from framecast.data.moving_mnist import CHUNK, generate
+from framecast.data.moving_mnist import CHUNK, MovingMNISTGenerator, generate
 from framecast.data.registry import DataSpec, open_dataset
 from framecast.errors import DataError, InputError, UsageError
 
@@ -28,6 +28,32 @@ def test_same_seed_same_sequences_other_seed_other_sequences() -> None:
     for i in (0, 5, CHUNK + 3):
         assert torch.equal(a[i], b[i])
         assert not torch.equal(a[i], c[i])
+
+
+def test_a_sequence_rendered_alone_is_the_one_its_chunk_holds(real_digits) -> None:
+    whole = generate(real_digits["test"], 40, frames=12, rng=np.random.default_rng(3))
+    alone = generate(real_digits["test"], 40, frames=12, rng=np.random.default_rng(3), keep=slice(17, 18))
+    assert alone.shape == (1, 12, 64, 64) and np.array_equal(alone[0], whole[17])
+    generator = MovingMNISTGenerator(real_digits["test"], frames=20, seed=5)
+    generator.set_epoch(2)
+    for i in (0, 9, CHUNK + 1):
+        assert np.array_equal(generator.sequence(i), generator[i])  # 20 frames: read from the chunk
+
+
+def test_a_long_generated_sequence_is_rendered_alone_in_bounded_memory(real_digits) -> None:
+    import tracemalloc
+
+    short = MovingMNISTGenerator(real_digits["test"], frames=64, seed=1)
+    long = MovingMNISTGenerator(real_digits["test"], frames=5010, seed=1)  # predict --horizon 5000
+    tracemalloc.start()
+    try:
+        frames = long[CHUNK + 7]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert frames.shape == (5010, 64, 64)
+    assert peak < 200 * 2**20  # one sequence's canvas and index (about 85 MB), not a chunk's (some 15 GB)
+    assert np.array_equal(frames[:64], short[CHUNK + 7])  # the same digits, start and path as a short one
 
 
 def test_training_sequences_change_with_the_epoch_validation_does_not() -> None:

@@ -14,22 +14,23 @@ import numpy as np
 
 #: Sequences generated together: large enough to amortise numpy's per-call cost, small enough to stay in cache.
 CHUNK = 256
+#: Above this many canvas bytes a chunk is not made: each sequence is rendered alone. The index arrays of a render
+#: take 8 bytes a digit pixel, so a chunk of 5,000-frame sequences would need some 15 GB.
+CHUNK_BYTES = 64 * 2**20
 
 
 def trajectories(
-    rng: np.random.Generator, n: int, frames: int, digits: int, free: int, step: float = 0.1
+    starts: tuple[np.ndarray, np.ndarray, np.ndarray], frames: int, free: int, step: float = 0.1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-left corners of `digits` bouncing digits in `n` sequences.
+    """Top-left corners of bouncing digits, from their starts: y, x in [0, 1) and direction theta, each (n, digits).
 
     Returns:
         rows, cols: int arrays (n, frames, digits) in [0, free].
     """
-    y = rng.random((n, digits))
-    x = rng.random((n, digits))
-    theta = rng.random((n, digits)) * 2 * np.pi
+    y, x, theta = starts
     vy, vx = np.sin(theta), np.cos(theta)
-    ys = np.empty((n, frames, digits))
-    xs = np.empty((n, frames, digits))
+    ys = np.empty((*y.shape[:1], frames, y.shape[1]))
+    xs = np.empty_like(ys)
     for t in range(frames):  # a loop over frames only; every sequence and digit moves at once
         y = y + vy * step
         x = x + vx * step
@@ -51,6 +52,7 @@ def generate(
     size: int = 64,
     digits: int = 2,
     rng: np.random.Generator,
+    keep: slice = slice(None),
 ) -> np.ndarray:
     """Generate `n` Moving MNIST sequences.
 
@@ -61,15 +63,29 @@ def generate(
         size: canvas side in pixels.
         digits: digits per sequence.
         rng: the source of randomness.
+        keep: which of the `n` sequences to render. Every sequence is drawn all the same (its digits, start and
+            direction), so a sequence comes out the same whether rendered alone or with the others; rendering
+            one alone costs 1/n of the memory (a long sequence for `predict --horizon 5000` fits).
 
     Returns:
-        uint8 array (n, frames, size, size).
+        uint8 array (n, frames, size, size), or the kept sequences only.
     """
     k, h, w = digit_images.shape
     if h > size or w > size:
         raise ValueError(f"digits of {h}x{w} do not fit a {size}x{size} canvas")
     picks = rng.integers(0, k, size=(n, digits))
-    rows, cols = trajectories(rng, n, frames, digits, size - max(h, w))
+    starts = (rng.random((n, digits)), rng.random((n, digits)), rng.random((n, digits)) * 2 * np.pi)
+    picks, starts = picks[keep], tuple(a[keep] for a in starts)
+    return render(digit_images, picks, trajectories(starts, frames, size - max(h, w)), size)
+
+
+def render(
+    digit_images: np.ndarray, picks: np.ndarray, corners: tuple[np.ndarray, np.ndarray], size: int
+) -> np.ndarray:
+    """uint8 (n, T, size, size) canvases with digit `picks[i, d]` at `corners` (rows, cols: (n, T, digits))."""
+    rows, cols = corners
+    n, frames, digits = rows.shape
+    _, h, w = digit_images.shape
     canvas = np.zeros(n * frames * size * size, dtype=np.uint8)  # flat: one int index per pixel is fastest
     # Flat offsets that place a digit's h x w pixels at its corner, for every sequence and frame at once.
     base = (np.arange(n * frames, dtype=np.intp) * (size * size)).reshape(n, frames, 1, 1)  # (n, T, 1, 1)
@@ -82,8 +98,7 @@ def generate(
             canvas[index] = patch
         else:
             canvas[index] = np.maximum(canvas[index], patch)
-    canvas = canvas.reshape(n, frames, size, size)
-    return canvas
+    return canvas.reshape(n, frames, size, size)
 
 
 class MovingMNISTGenerator:
@@ -120,4 +135,14 @@ class MovingMNISTGenerator:
 
     def __getitem__(self, i: int) -> np.ndarray:
         """Sequence `i`: uint8 (T, size, size)."""
+        if CHUNK * self.frames * self.size**2 > CHUNK_BYTES:  # long sequences: each one alone, the same frames
+            return self.sequence(i)
         return self.chunk(i // CHUNK)[i % CHUNK]
+
+    def sequence(self, i: int) -> np.ndarray:
+        """Sequence `i` rendered alone (its chunk's draws, one canvas): uint8 (T, size, size)."""
+        rng = np.random.default_rng([self.seed, self.epoch, i // CHUNK])
+        return generate(
+            self.digit_images, CHUNK, frames=self.frames, size=self.size, digits=self.digits, rng=rng,
+            keep=slice(i % CHUNK, i % CHUNK + 1),
+        )[0]  # fmt: skip
