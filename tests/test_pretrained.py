@@ -11,6 +11,7 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import pytest
+import torch
 from safetensors import safe_open
 
 from conftest import MNIST_NPZ, REPO, VIDEOS, run_cli
@@ -149,6 +150,28 @@ def test_runs_lists_the_shipped_checkpoints_in_an_empty_home() -> None:
     assert {r["run"] for r in rows} >= {f"{m}/shipped" for m in SHIPPED}
     table = run_cli("runs")
     assert table.code == 0 and "shipped" in table.stdout
+
+
+def test_a_shipped_checkpoint_named_as_runs_lists_it_works_wherever_a_run_does(tmp_path) -> None:
+    from framecast import api
+
+    rows = json.loads(run_cli("runs", "--json").stdout)["runs"]
+    name = next(r["run"] for r in rows if r["run"] == "convlstm/shipped")
+    evaluated = run_cli("eval", "--checkpoint", name, "--limit", "2", "--json")
+    assert evaluated.code == 0, evaluated.stderr
+    assert "shipped with framecast" in json.loads(evaluated.stdout)["chosen_by"]
+    assert api.load("vit/shipped-scenes").spec["content"] == "natural"
+    # fine-tuning starts from the shipped weights: one step at learning rate 0 keeps them exactly
+    trained = run_cli(
+        "train", "--model", "convlstm", "--preset", "small", "--init", name, "--max-steps", "1", "--lr", "0",
+        "--train-size", "2", "--val-size", "2", "--batch-size", "2", "--name", "from-shipped", "--json",
+    )  # fmt: skip
+    assert trained.code == 0, trained.stderr
+    run = load_checkpoint(Path(json.loads(trained.stdout)["run"]) / "last.safetensors").model.state_dict()
+    shipped = load_checkpoint(PRETRAINED_DIR / "convlstm-small.safetensors").model.state_dict()
+    assert all(torch.equal(run[k], shipped[k]) for k in shipped)
+    unknown = run_cli("eval", "--checkpoint", "convlstm/shipped-nothing")
+    assert unknown.code != 0 and "Traceback" not in unknown.stderr
 
 
 def test_predict_a_generated_sequence_offline_writes_a_gif_of_context_truth_and_prediction(tmp_path) -> None:

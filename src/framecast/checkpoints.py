@@ -246,7 +246,10 @@ def resolve(
     if model is not None:
         weights = resolve_model(model, want)
         return Resolved(load_checkpoint(weights, device), f"{flag} {model}: {origin(weights)}")
-    return Resolved(load_checkpoint(Path(checkpoint).expanduser(), device), "given with --checkpoint")
+    path = Path(checkpoint).expanduser()
+    if not path.exists() and (weights := shipped_weights(checkpoint)) is not None:
+        return Resolved(load_checkpoint(weights, device), f"--checkpoint {checkpoint}: {origin(weights)}")
+    return Resolved(load_checkpoint(path, device), "given with --checkpoint")
 
 
 def resolve_ref(ref: str | Path, device: str | Any = "cpu") -> Resolved:
@@ -263,6 +266,8 @@ def resolve_ref(ref: str | Path, device: str | Any = "cpu") -> Resolved:
         return Resolved(load_checkpoint(path, device), f"the checkpoint {path}")
     if str(ref) in list_models():
         return resolve(model=str(ref), device=device, flag="model")
+    if (weights := shipped_weights(ref)) is not None:
+        return Resolved(load_checkpoint(weights, device), f"{ref}: {origin(weights)}")
     run = resolve_run(str(ref))
     return Resolved(load_checkpoint(run, device), f"the run {run.parent.name}/{run.name}")
 
@@ -336,6 +341,12 @@ def shipped_name(weights: Path, meta: dict[str, Any]) -> str:
     `vit/shipped-scenes`, `vit/shipped-scenes-rgb` for those of natural video (what the file's name adds)."""
     kind = weights.stem.removeprefix(f"{meta['model']}-{meta.get('preset')}")
     return f"{meta['model']}/shipped{kind}"
+
+
+def shipped_weights(ref: str | Path) -> Path | None:
+    """The weights of the shipped checkpoint named `ref` as `framecast runs` lists it (`vit/shipped-scenes`), or
+    None: so that a shipped checkpoint is named the same way wherever a run may be (--checkpoint, --init, load)."""
+    return next((w for w, meta in shipped_records() if shipped_name(w, meta) == str(ref)), None)
 
 
 def _shipped_row(weights: Path, meta: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,8 @@ def command(
         Optional[str], typer.Option("--models", "-m", help="Model names, comma separated: each one's newest run.")
     ] = None,
     checkpoint: Annotated[
-        Optional[list[Path]], typer.Option("--checkpoint", "-c", help="A .safetensors file or run folder (repeat).")
+        Optional[list[Path]],
+        typer.Option("--checkpoint", "-c", help="A .safetensors file, run folder or shipped (vit/shipped); repeat."),
     ] = None,
     data: Annotated[str, typer.Option("--data", "-d", help="Dataset name or path.")] = "moving-mnist",
     split: Annotated[str, typer.Option("--split", help="val, test, or all (a path's every clip).")] = "test",

@@ -24,7 +24,8 @@ METRICS = ("mse", "mse_pixel", "mae", "mae_pixel", "psnr", "ssim", "accuracy")
 def command(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Newest finished run of this model.")] = None,
     checkpoint: Annotated[
-        Optional[Path], typer.Option("--checkpoint", "-c", help="A .safetensors file or a run folder.")
+        Optional[Path],
+        typer.Option("--checkpoint", "-c", help="A .safetensors file, run folder or shipped (vit/shipped)."),
     ] = None,
     data: Annotated[str, typer.Option("--data", "-d", help="Dataset name or path.")] = "moving-mnist",
     split: Annotated[str, typer.Option("--split", help="val, test, or all (a path's every clip).")] = "test",

@@ -32,7 +32,8 @@ def command(
         Optional[str], typer.Option("--model", "-m", help="The best weights of this model's newest finished run.")
     ] = None,
     checkpoint: Annotated[
-        Optional[Path], typer.Option("--checkpoint", "-c", help="A .safetensors file or a run folder.")
+        Optional[Path],
+        typer.Option("--checkpoint", "-c", help="A .safetensors file, run folder or shipped (vit/shipped)."),
     ] = None,
     context: Annotated[
         Optional[int], typer.Option("--context", min=1, help="Frames the model sees (default: the checkpoint's).")

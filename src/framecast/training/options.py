@@ -111,7 +111,9 @@ class TrainOptions:
     )
     name: str | None = option(None, "Run id (default: the start time).")
     compile: bool = option(False, "torch.compile the model.")
-    init: str | None = option(None, "Start from these weights (.safetensors, run folder or run name).")
+    init: str | None = option(
+        None, "Start from these weights: .safetensors, run folder or name, or shipped (vit/shipped-scenes)."
+    )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainOptions:

@@ -379,10 +379,12 @@ class Trainer:
 
     def _load_init(self, source: str) -> None:
         """Start from the weights of another checkpoint of the same model and frame format."""
-        from framecast.checkpoints import load_checkpoint, resolve_run
+        from framecast.checkpoints import load_checkpoint, resolve_run, shipped_weights
 
         path = Path(source).expanduser()
-        if not path.exists() and not source.endswith(".safetensors"):  # a run by name: vit/quality-small
+        if not path.exists() and (shipped := shipped_weights(source)) is not None:  # vit/shipped-scenes
+            path = shipped
+        elif not path.exists() and not source.endswith(".safetensors"):  # a run by name: vit/quality-small
             path = resolve_run(source, self.o.model)
         ckpt = load_checkpoint(path)
         # the configs as the registry built both models: the raw JSON holds lists where the model has tuples
