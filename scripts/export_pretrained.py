@@ -105,17 +105,14 @@ def score_scenes(model: str, channels: int, limit: int) -> dict:
 
 
 def score_clips(model: str, channels: int, clips: Path) -> dict:
-    """Scores on every 10 -> 10 window of the real clips in `clips`, pooled and per clip, beside copy-last."""
+    """Scores on every 10 -> 10 window of the real clips in `clips`, pooled and per clip, beside copy-last: one
+    `framecast eval` over the folder, which scores each clip on its own windows too."""
     args = video_eval_command(model, str(clips), channels, split="all", limit=None)
     pooled, _ = run_eval(args)
-    per_clip = {}
-    for clip in sorted(p for p in clips.iterdir() if p.is_file()):
-        report, _ = run_eval(video_eval_command(model, str(clip), channels, split="all", limit=None))
-        per_clip[clip.name] = _relative(report, model)
     return {
         "command": "framecast " + " ".join(args[:-1]).replace(str(clips), clips.name),
         "pooled": _relative(pooled, model),
-        "per_clip": per_clip,
+        "per_clip": {name: _relative(entry, model) for name, entry in sorted(pooled["clips"].items())},
     }
 
 

@@ -279,3 +279,23 @@ def test_a_colour_clip_predicted_by_a_colour_checkpoint_is_written_in_colour(tmp
     assert frames.ndim == 4 and frames.shape[-1] == 3
     # colour: the channels differ (a grey picture has R = G = B everywhere); compressed video keeps it roughly
     assert np.abs(frames[..., 0] - frames[..., 2]).mean() > 5
+
+
+def test_eval_on_a_folder_of_clips_scores_each_clip_beside_the_pooled_figures() -> None:
+    result = run_cli("eval", "--data", str(VIDEOS), "--split", "all", "--baseline", "copy-last,zeros", "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    clips = report["clips"]
+    assert sorted(clips) == sorted(p.name for p in VIDEOS.iterdir() if p.suffix in (".mp4", ".avi"))
+    assert sum(c["sequences"] for c in clips.values()) == report["sequences"]
+    for who in ("copy-last", "zeros"):
+        # every window counts once: the pooled MSE is the clips' MSEs weighted by their windows
+        pooled = sum(c["sequences"] * c["results"][who]["rollout"]["mse"] for c in clips.values())
+        assert pooled / report["sequences"] == pytest.approx(report["results"][who]["rollout"]["mse"], rel=1e-5)
+    # the clips differ: a mostly still one and a panning one do not score alike
+    mses = [c["results"]["copy-last"]["rollout"]["mse"] for c in clips.values()]
+    assert max(mses) > 3 * min(mses)
+    table = run_cli("eval", "--data", str(VIDEOS), "--split", "all", "--baseline", "copy-last", env={"COLUMNS": "300"})
+    assert "per clip" in table.stdout and "mse / copy-last" in table.stdout
+    one = run_cli("eval", "--data", str(next(VIDEOS.glob("*.mp4"))), "--split", "all", "--baseline", "zeros", "--json")
+    assert one.code == 0 and json.loads(one.stdout)["clips"] is None  # one clip: the pooled figures are its own

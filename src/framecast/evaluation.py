@@ -88,6 +88,8 @@ class Scores:
     sequences: int = 0
     seconds: float = 0.0
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> rollout, next_frame, seconds
+    #: with `clips`: clip -> {"sequences": n, "results": {name: {"rollout": ...}}}, the rollout on its windows alone
+    clips: dict[str, dict[str, Any]] = field(default_factory=dict)
     kept: dict[str, np.ndarray] = field(default_factory=dict)  # context, truth, and each predictor's frames
 
 
@@ -132,6 +134,7 @@ def score(
     keep: int = 0,
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    clips: list[str] | None = None,
 ) -> Scores:
     """Score every predictor on every sequence of `dataset`, all of them on each batch before the next.
 
@@ -144,11 +147,14 @@ def score(
         next_frame: also score one-step-ahead prediction at every position from the true frames before it.
         keep: keep context, truth and every prediction of the first `keep` sequences (uint8, in `Scores.kept`).
         progress: called with (sequences done, total) after each batch.
+        clips: the clip each sequence of `dataset` is cut from: each clip's rollout is also scored on its own
+            (in `Scores.clips`), from the same predictions.
     """
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, generator=torch.Generator()
     )  # its own generator: scoring must not move the global RNG that training draws from
     tallies = {name: _Tally(horizon, next_frame) for name in predictors}
+    per_clip = _ClipTallies(clips, list(predictors), horizon) if clips else None
     kept: dict[str, list[np.ndarray]] = {}
     scores = Scores()
     started = time.perf_counter()
@@ -156,18 +162,49 @@ def score(
         for batch in loader:
             batch = batch.to(device, non_blocking=True)
             take = max(0, min(keep - scores.sequences, batch.shape[0]))
-            _score_batch(predictors, tallies, batch, context, horizon, device, precision, kept, take)
+            preds = _score_batch(predictors, tallies, batch, context, horizon, device, precision, kept, take)
+            if per_clip is not None:
+                per_clip.update(scores.sequences, preds, batch[:, context : context + horizon])
             scores.sequences += batch.shape[0]
             if progress is not None:
                 progress(scores.sequences, len(dataset))
     scores.seconds = time.perf_counter() - started
     scores.results = {name: tally.result() for name, tally in tallies.items()}
     scores.kept = {k: np.concatenate(v) for k, v in kept.items()}
+    scores.clips = per_clip.result() if per_clip is not None else {}
     return scores
 
 
-def _score_batch(predictors, tallies, batch, context, horizon, device, precision, kept, take) -> None:
+class _ClipTallies:
+    """The rollout scores of every predictor on each clip's sequences alone (sequence i is cut from clips[i])."""
+
+    def __init__(self, clips: list[str], names: list[str], horizon: int) -> None:
+        from framecast.metrics import MetricAccumulator
+
+        self.clips = clips
+        self.tallies = {c: {n: MetricAccumulator(horizon) for n in names} for c in dict.fromkeys(clips)}
+        self.counts = dict.fromkeys(self.tallies, 0)
+
+    def update(self, first: int, preds: dict[str, torch.Tensor], truth: torch.Tensor) -> None:
+        """Add a batch whose first sequence is sequence `first`: each clip's rows to that clip's tallies."""
+        labels = self.clips[first : first + truth.shape[0]]
+        for clip in dict.fromkeys(labels):
+            rows = torch.tensor([i for i, c in enumerate(labels) if c == clip], device=truth.device)
+            self.counts[clip] += len(rows)
+            for name, pred in preds.items():
+                self.tallies[clip][name].update(pred[rows], truth[rows])
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        return {
+            clip: {"sequences": self.counts[clip], "results": {n: {"rollout": t.result()} for n, t in tallies.items()}}
+            for clip, tallies in self.tallies.items()
+        }
+
+
+def _score_batch(predictors, tallies, batch, context, horizon, device, precision, kept, take) -> dict:
+    """Score one batch with every predictor; return their rollout predictions, name -> (B, horizon, C, H, W)."""
     ctx, truth = batch[:, :context], batch[:, context : context + horizon]
+    preds = {}
     if take:
         kept.setdefault("context", []).append(frames_uint8(ctx[:take]))
         kept.setdefault("truth", []).append(frames_uint8(truth[:take]))
@@ -185,6 +222,8 @@ def _score_batch(predictors, tallies, batch, context, horizon, device, precision
         tally.seconds += time.perf_counter() - began
         if take:
             kept.setdefault(name, []).append(frames_uint8(pred[:take]))
+        preds[name] = pred
+    return preds
 
 
 def check_spec_matches(spec: dict[str, int], dataset, source: str) -> None:
@@ -251,9 +290,11 @@ def run_eval(
     save_path = _save_target(save, save_to, found)
     predictors = {found.checkpoint.name: found.checkpoint.model} if found else {}
     predictors.update({b: baseline(b) for b in baselines})
+    clips = dataset.clip_of_each()
+    clips = clips if clips and len(set(clips)) > 1 else None  # per clip where the windows come from several
     scores = score(
         predictors, dataset, context=ctx, horizon=hor, device=dev, precision=prec, batch_size=batch_size,
-        next_frame=next_frame, keep=save, progress=progress,
+        next_frame=next_frame, keep=save, progress=progress, clips=clips,
     )  # fmt: skip
     saved = _write_saved(scores, save_path, next(iter(predictors))) if save_path and scores.kept else None
     return {
@@ -270,6 +311,7 @@ def run_eval(
         "precision": prec,
         "self_check": described(found.checkpoint.model) if found else None,
         "results": scores.results,
+        "clips": scores.clips or None,
         "saved": saved,
     }
 

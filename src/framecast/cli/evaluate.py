@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -112,8 +112,28 @@ def command(
     for i, (m, p, s) in enumerate(zip(per_step["mse"], per_step["psnr"], per_step["ssim"], strict=True)):
         steps.add_row(str(i + 1), f"{m:.3f}", f"{p:.3f}", f"{s:.4f}")
     out.print(steps)
+    if report.get("clips"):
+        out.print(clip_table(report["clips"]))
     if report.get("saved"):
         out.print(f"saved {report['saved']}", highlight=False)
+
+
+def clip_table(clips: dict) -> Any:
+    """Each clip's rollout scores on its own windows, and against copy-last's where it was scored."""
+    from framecast.cli import _output
+
+    relative = all("copy-last" in c["results"] for c in clips.values())
+    columns = ["clip", "windows", "predictor", "mse", "ssim"] + (["mse / copy-last", "ssim - copy-last"] * relative)
+    t = _output.table("per clip", columns)
+    for clip, entry in clips.items():
+        for who, scores in entry["results"].items():
+            mine = scores["rollout"]
+            row = [clip, str(entry["sequences"]), who, f"{mine['mse']:.3f}", f"{mine['ssim']:.4f}"]
+            if relative:
+                copy = entry["results"]["copy-last"]["rollout"]
+                row += [f"{mine['mse'] / max(copy['mse'], 1e-12):.3f}", f"{mine['ssim'] - copy['ssim']:+.4f}"]
+            t.add_row(*row)
+    return t
 
 
 def register(app: typer.Typer) -> None:

@@ -96,6 +96,10 @@ class SequenceDataset(torch.utils.data.Dataset):
         """A JSON-ready summary."""
         return {"description": self.description, "sequences": len(self), "spec": self.spec.to_dict()}
 
+    def clip_of_each(self) -> list[str] | None:
+        """The name of the clip each sequence is cut from, in order, where sequences come from named clips."""
+        return None
+
 
 def convert(frames: np.ndarray, spec: DataSpec) -> torch.Tensor:
     """(T, H, W, C) uint8 or float -> float32 (T, C, H, W) in [0, 1], fitted to the spec by framecast.clips."""
@@ -219,6 +223,13 @@ class ClipWindows(SequenceDataset):
     def raw(self, index: int) -> np.ndarray:
         clip, start = self.windows[index]
         return self.clips[clip][start : start + self.spec.frames]
+
+    def clip_of_each(self) -> list[str] | None:
+        if self.clip_names is None:
+            return None
+        short = [Path(n).name for n in self.clip_names]
+        names = short if len(set(short)) == len(short) else self.clip_names  # the file name, where it is enough
+        return [names[clip] for clip, _ in self.windows]
 
 
 def _split_units(count: int, split: str) -> range:
