@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     np.save(d / "rank2.npy", np.zeros((8, 8), np.uint8))
     np.save(d / "short.npy", np.zeros((3, 64, 64), np.uint8))
     np.save(d / "nan.npy", np.full((2, 20, 8, 8), np.nan, np.float32))
+    np.save(d / "inf.npy", np.full((2, 20, 8, 8), np.inf, np.float32))
     np.save(d / "big.npy", np.full((2, 20, 8, 8), 7.0, np.float32))
     np.save(d / "ints.npy", np.zeros((2, 20, 8, 8), np.int64))
     np.save(d / "channels5.npy", np.zeros((2, 20, 8, 8, 5), np.uint8))
@@ -216,6 +218,7 @@ CASES: dict[str, Case] = {
     "predict rank 2": case("predict", "{rank2.npy}", "--model", "convlstm", "-o", f"{D}/o4.gif", says="neither"),
     "predict short": case("predict", "{short.npy}", "--model", "convlstm", "-o", f"{D}/o5.gif", says="3 frames"),
     "predict nan": case("predict", "{nan.npy}", "--model", "convlstm", "-o", f"{D}/o6.gif", says="NaN"),
+    "predict inf": case("predict", "{inf.npy}", "--model", "convlstm", "-o", f"{D}/o6.gif", says="infinite"),
     "predict markup": case("predict", f"{D}/[/]gone.mp4", "--model", "convlstm", says="[/]gone.mp4"),
     "predict o and dir": case(
         "predict", "{markup}", "--model", "convlstm", "-o", "x.gif", "--out-dir", "y", says="not both"
@@ -332,7 +335,10 @@ def test_a_bad_input_gets_one_clear_error(name, files, runs, capsys, monkeypatch
     for key, value in c.env:
         monkeypatch.setenv(key, value)
     before = {p for p in files["dir"].rglob("*")}
-    result = run_here(capsys, *expand(c.args, files, runs))
+    with warnings.catch_warnings(record=True) as caught:  # a warning would reach the user before the error
+        warnings.simplefilter("always", RuntimeWarning)
+        result = run_here(capsys, *expand(c.args, files, runs))
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
     assert result.code == c.code, (result.code, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert sum(line.startswith("Error:") for line in lines) == 1, result.stderr

@@ -215,3 +215,14 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path: P
 def test_o_with_several_clips_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("predict", str(CARPHONE), str(BIKES), "--model", "convlstm", "-o", str(tmp_path / "x.gif"))
     assert_clean_error(result, 2, "--out-dir")
+
+
+@pytest.mark.parametrize("shape", [(20, 64, 64), (20, 40, 56)], ids=["same size", "other size"])
+def test_a_float_array_predicts_without_a_warning(shape, tmp_path) -> None:
+    # a float .npy is read as a read-only memory map; fitting it must not make torch warn about that
+    frames = np.random.default_rng(0).random(shape, dtype=np.float32)
+    np.save(tmp_path / "frames.npy", frames)
+    result = run_cli("predict", str(tmp_path / "frames.npy"), "--model", "convlstm", "-o", str(tmp_path / "p.npz"))
+    assert result.code == 0, result.stderr
+    assert "UserWarning" not in result.stderr and "not writable" not in result.stderr, result.stderr
+    assert ("resized from 56x40 to 64x64" in result.stderr) == (shape[1:] != (64, 64))

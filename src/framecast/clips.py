@@ -173,7 +173,8 @@ def _crop_and_scale(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import torch.nn.functional as F
 
     top, left, ch, cw = crop_box(x.shape[1], x.shape[2], size)
-    t = torch.from_numpy(np.ascontiguousarray(x[:, top : top + ch, left : left + cw])).permute(0, 3, 1, 2)
+    # a copy: the frames may be a read-only memory map, which torch warns about even when it only reads them
+    t = torch.from_numpy(np.array(x[:, top : top + ch, left : left + cw], order="C")).permute(0, 3, 1, 2)
     return F.interpolate(t, size=size, mode="area").permute(0, 2, 3, 1).numpy()
 
 

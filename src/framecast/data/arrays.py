@@ -50,9 +50,9 @@ def check_values(array: np.ndarray, path: Path) -> None:
     if not np.issubdtype(array.dtype, np.floating):
         raise InputError(f"{path} holds {array.dtype} values", "save sequences as uint8 or as floats in [0, 1]")
     sample = np.asarray(array[: min(len(array), 8)])
-    lo, hi = float(np.nanmin(sample)), float(np.nanmax(sample))
-    if np.isnan(sample).any():
-        raise InputError(f"{path} holds NaN values", "clean the array before using it")
+    if not np.isfinite(sample).all():  # before min and max, which would only warn
+        raise InputError(f"{path} holds NaN or infinite values", "clean the array before using it")
+    lo, hi = float(sample.min()), float(sample.max())
     if lo < -1e-3 or hi > 1 + 1e-3:
         raise InputError(
             f"{path} holds floats in [{lo:g}, {hi:g}], but float frames must lie in [0, 1]",
