@@ -299,3 +299,16 @@ def test_eval_on_a_folder_of_clips_scores_each_clip_beside_the_pooled_figures() 
     assert "per clip" in table.stdout and "mse / copy-last" in table.stdout
     one = run_cli("eval", "--data", str(next(VIDEOS.glob("*.mp4"))), "--split", "all", "--baseline", "zeros", "--json")
     assert one.code == 0 and json.loads(one.stdout)["clips"] is None  # one clip: the pooled figures are its own
+
+
+def test_compare_on_a_folder_of_clips_scores_each_clip_as_eval_does(tmp_path) -> None:
+    args = ("--data", str(VIDEOS), "--split", "all", "--baseline", "copy-last", "--json")
+    compared = run_cli("compare", "--models", "vit", *args, "-o", str(tmp_path / "c.gif"))
+    evaluated = run_cli("eval", "--model", "vit", *args)
+    assert compared.code == 0 and evaluated.code == 0, compared.stderr + evaluated.stderr
+    mine, theirs = json.loads(compared.stdout)["clips"], json.loads(evaluated.stdout)["clips"]
+    assert sorted(mine) == sorted(theirs) and len(mine) == 3
+    for clip, entry in mine.items():
+        for who in ("vit", "copy-last"):
+            got, want = entry["results"][who]["rollout"], theirs[clip]["results"][who]["rollout"]
+            assert got["mse"] == pytest.approx(want["mse"], rel=1e-4)

@@ -305,9 +305,11 @@ def run_compare(
     spec = common_spec(entries, context=context, horizon=horizon)
     entries += [Entry(name, get_baseline(name), "baseline") for name in baselines]
     dataset = _open_for(options, spec, split, limit)
+    clips = dataset.clip_of_each()
     scores = score(
         {e.label: e.predictor for e in entries}, dataset, context=spec["context"], horizon=spec["horizon"],
         device=dev, batch_size=batch_size, keep=outputs.gif_sequences, progress=progress,
+        clips=clips if clips and len(set(clips)) > 1 else None,
     )  # fmt: skip
     sample = dataset[0][None, : spec["context"]].to(dev)  # (1, ctx, C, H, W)
     rows = [_row(e, scores.results[e.label]["rollout"], sample, spec, dev) for e in entries]
@@ -325,6 +327,7 @@ def run_compare(
         "memory_method": memory_method(dev),
         "scoring_seconds": scores.seconds,
         "rows": rows,
+        "clips": scores.clips or None,  # as eval's: each clip's rollout scores on its own windows
         **written,
     }
 

@@ -113,6 +113,10 @@ def command(
             _output.fmt_bytes(memory) if memory is not None else "n/a",
         )
     out.print(t)
+    if report.get("clips"):
+        from framecast.cli.evaluate import clip_table
+
+        out.print(clip_table(report["clips"]))
     out.print(
         f"data: {report['data']}\nGFLOPs and ms: per sequence ({report['flops_counted']}; the median of "
         f"one-sequence forwards after warm-up); memory: {report['memory_method'] or 'not measured on this device'}\n"
