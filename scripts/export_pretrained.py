@@ -189,6 +189,10 @@ def export(
     meta = json.loads(metadata["framecast"])
     if check is not None:  # the shipped file checks itself wherever it is loaded (framecast.models.self_check)
         meta["self_check"] = check
+    if meta["config"].get("any_size"):
+        # a model that could run at any frame size ships at the size it learnt and was scored at: predict then
+        # scales a clip to it, as for every other model (motion in pixels grows with the frame)
+        meta["config"]["any_size"] = False
     meta["spec"] = config["spec"]  # what eval and predict take by default: the frames it ships to predict
     metadata["framecast"] = json.dumps(meta)
     tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in load_file(str(best)).items()}
