@@ -201,7 +201,10 @@ def test_two_nodes_train_one_run_written_and_reported_by_rank_0_alone(two_nodes)
     assert len(main) == 1, "exactly one node holds the run folder"
     other = 1 - main[0]
     assert not list(homes[other].rglob("*")), "the other node writes nothing"
-    assert outputs[other][0] == "" and "epoch" not in outputs[other][1] and "Error" not in outputs[other][1]
+    # nothing of framecast's on the other node: no epoch lines, no error. (torch's elastic agent may log a C++
+    # warning there when rank 0's store closes at the end, a block of "[W...]" and "frame #" lines: not ours)
+    assert outputs[other][0] == "" and "Traceback" not in outputs[other][1]
+    assert not any(line.startswith(("epoch", "Error:", "Hint:")) for line in outputs[other][1].splitlines())
     summary = json.loads(outputs[main[0]][0])  # one JSON document, from rank 0
     assert summary["world_size"] == 2 and summary["effective_batch_size"] == 8 and summary["steps"] == 6
     assert "global batches of 8 (4 per process x 2 processes)" in outputs[main[0]][1]

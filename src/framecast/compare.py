@@ -295,7 +295,7 @@ def run_compare(
     """
     from framecast.devices import pick_device
     from framecast.evaluation import baseline as get_baseline
-    from framecast.evaluation import score
+    from framecast.evaluation import clips_to_score, score
 
     outputs = outputs or Outputs()
     baselines = _check_compare_options(models, checkpoints, split, baselines, outputs)
@@ -305,11 +305,10 @@ def run_compare(
     spec = common_spec(entries, context=context, horizon=horizon)
     entries += [Entry(name, get_baseline(name), "baseline") for name in baselines]
     dataset = _open_for(options, spec, split, limit)
-    clips = dataset.clip_of_each()
     scores = score(
         {e.label: e.predictor for e in entries}, dataset, context=spec["context"], horizon=spec["horizon"],
         device=dev, batch_size=batch_size, keep=outputs.gif_sequences, progress=progress,
-        clips=clips if clips and len(set(clips)) > 1 else None,
+        clips=clips_to_score(dataset),
     )  # fmt: skip
     sample = dataset[0][None, : spec["context"]].to(dev)  # (1, ctx, C, H, W)
     rows = [_row(e, scores.results[e.label]["rollout"], sample, spec, dev) for e in entries]

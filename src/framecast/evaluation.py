@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from framecast.clips import to_uint8
-from framecast.data.registry import DataOptions
+from framecast.data.registry import DataOptions, default_window
 from framecast.devices import autocast, pick_device, resolve_precision
 from framecast.errors import InputError, UsageError
 
@@ -278,8 +278,6 @@ def run_eval(
     prec = resolve_precision(precision, dev)
     found = _load(model, checkpoint, dev, data, self_check)
     spec = found.checkpoint.spec if found else {}
-    from framecast.data.registry import default_window
-
     window = default_window(data.data)
     ctx, hor = context or spec.get("context", window[0]), horizon or spec.get("horizon", window[1])
     _check_memory(ctx, hor, batch_size, spec, dev)
@@ -290,11 +288,9 @@ def run_eval(
     save_path = _save_target(save, save_to, found)
     predictors = {found.checkpoint.name: found.checkpoint.model} if found else {}
     predictors.update({b: baseline(b) for b in baselines})
-    clips = dataset.clip_of_each()
-    clips = clips if clips and len(set(clips)) > 1 else None  # per clip where the windows come from several
     scores = score(
         predictors, dataset, context=ctx, horizon=hor, device=dev, precision=prec, batch_size=batch_size,
-        next_frame=next_frame, keep=save, progress=progress, clips=clips,
+        next_frame=next_frame, keep=save, progress=progress, clips=clips_to_score(dataset),
     )  # fmt: skip
     saved = _write_saved(scores, save_path, next(iter(predictors))) if save_path and scores.kept else None
     return {
@@ -314,6 +310,12 @@ def run_eval(
         "clips": scores.clips or None,
         "saved": saved,
     }
+
+
+def clips_to_score(dataset) -> list[str] | None:
+    """The clip of each sequence, where the sequences come from several named clips (each is then scored alone)."""
+    clips = dataset.clip_of_each()
+    return clips if clips and len(set(clips)) > 1 else None
 
 
 def _load(model: str | None, checkpoint, device, data: DataOptions, self_check: int | None):
