@@ -29,7 +29,7 @@ def trajectories(
     """
     y, x, theta = starts
     vy, vx = np.sin(theta), np.cos(theta)
-    ys = np.empty((*y.shape[:1], frames, y.shape[1]))
+    ys = np.empty((y.shape[0], frames, y.shape[1]))  # (n, frames, digits)
     xs = np.empty_like(ys)
     for t in range(frames):  # a loop over frames only; every sequence and digit moves at once
         y = y + vy * step
