@@ -96,6 +96,13 @@ class TrainOptions:
     schedule: str = option("onecycle", "LR schedule: onecycle, cosine, plateau (on validation), constant.")
     patience: int | None = option(None, "Stop after N epochs without improvement.", min=1, resumable=True)
     clip_grad: float | None = option(1.0, "Gradient-norm clip, 0 for none.", min=0.0)
+    ema: float | None = option(
+        None,
+        "Validate and save a moving average of the weights, decaying by this much a step (0.999); training "
+        "goes on from its own weights.",
+        min=0.0,
+        max=1.0,
+    )
     loss: str = option("mse", "mse, l1, bce, gdl, combined: mse+0.1*gdl.")
     precision: str = option("auto", "auto, fp32, bf16 or fp16 (CUDA).")
     device: str = option("auto", "auto, cpu, cuda or mps.", resumable=True)

@@ -32,6 +32,7 @@ from framecast.checkpoints import WEIGHT_FILES, new_run_dir, read_run_config, sa
 from framecast.devices import autocast, environment, pick_device, resolve_precision
 from framecast.errors import FramecastError, UsageError
 from framecast.runfiles import RunLock, clean_temporaries
+from framecast.training.averaging import WeightAverage
 from framecast.training.distributed import (
     DistInfo,
     ShardSampler,
@@ -103,6 +104,8 @@ def _check_choices(o: TrainOptions) -> None:
         raise UsageError(f"unknown optimizer '{o.optimizer}'", f"choose one of {', '.join(OPTIMIZERS)}")
     if o.schedule not in LR_SCHEDULES:
         raise UsageError(f"unknown LR schedule '{o.schedule}'", f"choose one of {', '.join(LR_SCHEDULES)}")
+    if o.ema is not None and not 0.0 < o.ema < 1.0:
+        raise UsageError(f"--ema {o.ema} is not a decay between 0 and 1", "use --ema 0.999 (or leave it out)")
 
 
 def seed_everything(seed: int) -> None:
@@ -344,6 +347,11 @@ class Trainer:
         self._plateau = isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.sampling = SamplingSchedule(kind=o.sampling, end_step=max(1, int(self.total_steps * o.sampling_end)))
+        self.average = WeightAverage(self.module, o.ema) if o.ema is not None else None
+
+    def _averaged(self) -> contextlib.AbstractContextManager[None]:
+        """Inside it, the model holds the weights that are validated and saved: the moving average with --ema."""
+        return self.average.applied(self.module) if self.average is not None else contextlib.nullcontext()
 
     def _init_progress(self) -> None:
         self.epoch = 0  # the epoch in progress (0-based)
@@ -403,6 +411,9 @@ class Trainer:
         gen = require_committed(run_dir)
         state = _load_state(gen / "state.pt")
         self.module.load_state_dict(_load_weights(gen / WEIGHT_FILES[1]))
+        if self.average is not None:  # the weight files hold the average; training goes on from its own weights
+            self.average.load_state_dict(state["average"])
+            self.module.load_state_dict(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -612,6 +623,8 @@ class Trainer:
         last = self._one_cycle and self.scheduler.last_epoch >= self.scheduler.total_steps - 1
         if self.scheduler is not None and not self._plateau and not last:
             self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.module, self.step + 1)
 
     def validate(self) -> dict[str, float]:
         """Validation metrics (rank 0 scores the whole validation set; the others wait)."""
@@ -620,15 +633,16 @@ class Trainer:
         result: dict[str, float] = {}
         if self.dist.main:
             self.model.eval()
-            scores = score(
-                {"model": self.module, "copy-last": copy_last},
-                self.val_set,
-                context=self.o.context,
-                horizon=self.o.horizon,
-                device=self.device,
-                batch_size=max(self.o.batch_size, 16),
-                precision=self.precision,
-            )
+            with self._averaged():
+                scores = score(
+                    {"model": self.module, "copy-last": copy_last},
+                    self.val_set,
+                    context=self.o.context,
+                    horizon=self.o.horizon,
+                    device=self.device,
+                    batch_size=max(self.o.batch_size, 16),
+                    precision=self.precision,
+                )
             self.model.train()
             rollout = scores.results["model"]["rollout"]
             result = {k: v for k, v in rollout.items() if isinstance(v, float)}
@@ -658,21 +672,25 @@ class Trainer:
         rngs = gather_objects(rng_state(), self.dist)
         if not self.dist.main:
             return
+        # the weight files hold what was validated (with --ema the average); state.pt keeps training's own weights
+        own = {k: v.detach().clone() for k, v in self.module.state_dict().items()} if self.average else None
         files = {
             "last.safetensors": lambda path: save_weights(self.module, path, self._meta("last")),
-            "state.pt": lambda path: self._write_state(path, rngs),
+            "state.pt": lambda path: self._write_state(path, rngs, own),
             "config.json": lambda path: write_json(path, self._config()),
             "metrics.csv": self._write_csv,
         }
         if best:
             files["best.safetensors"] = lambda path: save_weights(self.module, path, self._meta("best"))
-        commit(self.run_dir, self.step, files, carry=(WEIGHT_FILES[0],))
+        with self._averaged():
+            commit(self.run_dir, self.step, files, carry=(WEIGHT_FILES[0],))
         if self.history:
             with contextlib.suppress(Exception):  # a plot must never cost a run
                 self._write_curves()
 
-    def _write_state(self, path: Path, rngs: list[Any]) -> None:
-        """state.pt: everything --resume needs beyond the weights, read back with weights_only=True."""
+    def _write_state(self, path: Path, rngs: list[Any], own: dict[str, torch.Tensor] | None = None) -> None:
+        """state.pt: everything --resume needs beyond the weight files, read back with weights_only=True; with
+        --ema also training's `own` weights and the average (the weight files hold the average)."""
         from framecast import _fs
 
         state = {
@@ -686,6 +704,9 @@ class Trainer:
             "seconds": self.train_seconds(),
             "rng": rngs,
         }
+        if self.average is not None:
+            state["weights"] = {k: v.cpu() for k, v in (own or {}).items()}
+            state["average"] = {k: v.cpu() for k, v in self.average.state_dict().items()}
         buffer = io.BytesIO()
         torch.save(state, buffer)
         _fs.write_bytes(path, buffer.getvalue())
