@@ -14,9 +14,16 @@ Usage:
     python scripts/export_pretrained.py RUN_DIR --digits mnist_digits.npz --hardware "2-core x86_64 CPU, ..."
     python scripts/export_pretrained.py RUN_DIR --clips ../shared/data/videos --hardware "..."
     python scripts/export_pretrained.py --rescore src/framecast/pretrained/vit-small.json --digits mnist_digits.npz
+    python scripts/export_pretrained.py --restamp src/framecast/pretrained/vit-small-scenes-rgb.json --views 8 \
+        --clips ../shared/data/videos
 
 ``--rescore`` scores a shipped digit checkpoint again with the recorded command and updates its record with
 scores added since it was exported (accuracy), after checking that the recorded ones come out unchanged.
+
+``--self-check N`` and ``--views N`` ship a checkpoint with those inference-time rules in its metadata (see
+framecast.models.self_check and framecast.models.views): every command that loads it applies them. ``--restamp``
+changes the views of a shipped natural-video checkpoint, whose run may be long gone, without touching a weight,
+and scores it again (the record's earlier clip scores are kept under ``before_restamp``).
 """
 
 from __future__ import annotations
@@ -175,7 +182,7 @@ def stage_record(config: dict) -> dict:
 
 
 def export(
-    run: Path, out: Path, *, hardware: str | None, self_check: int = 0, horizon: int | None = None
+    run: Path, out: Path, *, hardware: str | None, self_check: int = 0, horizon: int | None = None, views: int = 1
 ) -> tuple[Path, dict]:
     config = json.loads((run / "config.json").read_text())
     trained_horizon = config["spec"]["horizon"]
@@ -189,6 +196,8 @@ def export(
     meta = json.loads(metadata["framecast"])
     if check is not None:  # the shipped file checks itself wherever it is loaded (framecast.models.self_check)
         meta["self_check"] = check
+    if views > 1:  # and averages its views (framecast.models.views)
+        meta["views"] = views
     if meta["config"].get("any_size"):
         # a model that could run at any frame size ships at the size it learnt and was scored at: predict then
         # scales a clip to it, as for every other model (motion in pixels grows with the frame)
@@ -224,6 +233,7 @@ def export(
         "hardware": hardware or config.get("environment", {}).get("hardware"),
         "best": config["best"],
         "self_check": check,
+        "views": views,
         "val": next(h["val"] for h in config["history"] if h["epoch"] == best_epoch),
         "framecast": config["framecast"],
     }
@@ -233,6 +243,44 @@ def export(
             options["digits"] = Path(options["digits"]).name if options.get("digits") else None
         record["data"] = {k: v.replace(digits, Path(digits).name) for k, v in record["data"].items()}
     return target, record
+
+
+def restamp(path: Path, views: int, clips: Path) -> None:
+    """Ship a natural-video checkpoint with `views` (its weights untouched), and score it again on the clips and
+    the scenes, as a user's eval does; the scores it had before are kept in the record under `before_restamp`."""
+    from framecast.models.views import check
+
+    check(views)
+    record = json.loads(path.read_text())
+    if "clips" not in record:
+        raise SystemExit(f"{path.name} is not a natural-video checkpoint's record")
+    target = path.with_name(record["file"])
+    if record["sha256"] != hashlib.sha256(target.read_bytes()).hexdigest():
+        raise SystemExit(f"{target} is not the file its record describes")
+    with safe_open(str(target), framework="pt") as f:
+        metadata = dict(f.metadata() or {})
+    meta = json.loads(metadata["framecast"])
+    meta["views"] = views
+    metadata["framecast"] = json.dumps(meta)
+    save_file(load_file(str(target)), str(target), metadata=metadata)
+    usual_mode(target)
+    blob = target.read_bytes()
+    before = {k: record[k] for k in ("sha256", "views", "clips", "test") if k in record}
+    record.update(bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest(), views=views, before_restamp=before)
+    path.write_text(json.dumps(record, indent=2) + "\n")  # written first: eval --model checks the new file
+    score_video(record, clips)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    pooled = record["clips"]["pooled"]["mse_vs_copy_last"]
+    print(f"{target.name}: {views} views, clips pooled {pooled:.3f} of copy-last's MSE")
+
+
+def score_video(record: dict, clips: Path) -> None:
+    """The record's scores on the generated scenes' test split (and the subset a test re-scores) and the clips."""
+    channels = record["spec"]["channels"]
+    record["test"] = score_scenes(record["model"], channels, SCENES_TEST_SEQUENCES)
+    subset = score_scenes(record["model"], channels, SCENES_SUBSET_SEQUENCES)
+    record["test"]["subset"] = {"sequences": subset["sequences"], "scores": subset["scores"]}
+    record["clips"] = score_clips(record["model"], channels, clips)
 
 
 def rescore(path: Path, digits: Path) -> None:
@@ -266,15 +314,21 @@ def main() -> None:
     )
     parser.add_argument("--self-check", type=int, default=0, help="ship it checking itself over N context frames")
     parser.add_argument("--horizon", type=int, help="frames it predicts by default, if not those it trained through")
+    parser.add_argument("--views", type=int, default=1, help="ship it averaging N mirrored views (1, 2, 4, 8)")
+    parser.add_argument("--restamp", type=Path, help="a shipped natural-video checkpoint's record: set --views")
     args = parser.parse_args()
     if args.rescore:
         if not args.digits:
             parser.error("--rescore needs --digits")
         return rescore(args.rescore, args.digits)
+    if args.restamp:
+        if not args.clips:
+            parser.error("--restamp needs --clips")
+        return restamp(args.restamp, args.views, args.clips)
     if args.run is None:
         parser.error("give a run folder, or --rescore RECORD")
     target, record = export(
-        args.run, args.out, hardware=args.hardware, self_check=args.self_check, horizon=args.horizon
+        args.run, args.out, hardware=args.hardware, self_check=args.self_check, horizon=args.horizon, views=args.views
     )
     path = args.out / f"{target.stem}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")  # written first: eval --model reads the new weights
@@ -291,11 +345,7 @@ def main() -> None:
         record["command"] = args.command[0] if len(args.command) == 1 else args.command
         path.write_text(json.dumps(record, indent=2) + "\n")
     if args.clips:
-        channels = record["spec"]["channels"]
-        record["test"] = score_scenes(record["model"], channels, SCENES_TEST_SEQUENCES)
-        subset = score_scenes(record["model"], channels, SCENES_SUBSET_SEQUENCES)
-        record["test"]["subset"] = {"sequences": subset["sequences"], "scores": subset["scores"]}
-        record["clips"] = score_clips(record["model"], channels, args.clips)
+        score_video(record, args.clips)
         path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{target.name}: {target.stat().st_size:,} bytes")
 

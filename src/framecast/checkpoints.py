@@ -114,6 +114,9 @@ def load_checkpoint(path: Path, device: str | Any = "cpu") -> Checkpoint:
     from framecast.models.self_check import from_meta
 
     model.self_check = from_meta(meta.get("self_check"), str(path))
+    from framecast.models import views
+
+    model.views = views.from_meta(meta.get("views"), str(path))
     return Checkpoint(model=model, name=name, config=config, spec=spec, path=path, run_dir=run_dir, meta=meta)
 
 

@@ -262,6 +262,7 @@ def run_eval(
     precision: str = "fp32",
     progress: Callable[[int, int], None] | None = None,
     self_check: int | None = None,
+    views: int | None = None,
 ) -> dict[str, Any]:
     """Score a checkpoint (`model` names its newest finished run, or the shipped one; or a `checkpoint` path)
     and the baselines on a split of a dataset; return what `framecast eval --json` prints.
@@ -270,13 +271,13 @@ def run_eval(
         UsageError, InputError: bad options or data (checked before any scoring); CheckpointError: a damaged
         checkpoint.
     """
-    from framecast.models.self_check import described
+    from framecast.models.views import inference_settings
 
     data = data if isinstance(data, DataOptions) else DataOptions(str(data))
     _check_eval_options(model, checkpoint, split, baselines)
     dev = pick_device(device)
     prec = resolve_precision(precision, dev)
-    found = _load(model, checkpoint, dev, data, self_check)
+    found = _load(model, checkpoint, dev, data, self_check, views)
     spec = found.checkpoint.spec if found else {}
     window = default_window(data.data)
     ctx, hor = context or spec.get("context", window[0]), horizon or spec.get("horizon", window[1])
@@ -305,7 +306,7 @@ def run_eval(
         "horizon": hor,
         "device": str(dev),
         "precision": prec,
-        "self_check": described(found.checkpoint.model) if found else None,
+        **inference_settings(found.checkpoint.model if found else None),
         "results": scores.results,
         "clips": scores.clips or None,
         "saved": saved,
@@ -318,16 +319,18 @@ def clips_to_score(dataset) -> list[str] | None:
     return clips if clips and len(set(clips)) > 1 else None
 
 
-def _load(model: str | None, checkpoint, device, data: DataOptions, self_check: int | None):
-    """The checkpoint to score (None: baselines only), with its self-check as asked."""
+def _load(model: str | None, checkpoint, device, data: DataOptions, self_check: int | None, views: int | None):
+    """The checkpoint to score (None: baselines only), with its self-check and views as asked."""
     from framecast.checkpoints import resolve
     from framecast.models.self_check import set_frames
+    from framecast.models.views import set_views
 
     if not (model or checkpoint):
         return None
     found = resolve(model=model, checkpoint=checkpoint, device=device, want=data.want())
     log.info("checkpoint: %s (%s)", found.checkpoint.path, found.chosen_by)
     set_frames(found.checkpoint.model, self_check)
+    set_views(found.checkpoint.model, views)
     return found
 
 

@@ -343,6 +343,7 @@ def run_predict(
     keep_repeats: bool = False,
     show_flow: bool = False,
     self_check: int | None = None,
+    views: int | None = None,
 ) -> dict[str, Any]:
     """Predict the frames after each clip with one model, loaded once, and write one output per clip.
 
@@ -366,6 +367,8 @@ def run_predict(
         show_flow: also write each predicted step's flow as a colour-wheel GIF (models that move pixels).
         self_check: check the model on the context's last N frames first (see framecast.models.self_check); 0
             turns off a checkpoint's own check, None keeps the checkpoint's setting.
+        views: average the prediction over 1, 2, 4 or 8 mirrored views of the input (see framecast.models.views);
+            None keeps the checkpoint's setting.
 
     Returns:
         A JSON-ready report: the checkpoint used, the device, the load time and, per clip, its output, the
@@ -378,6 +381,7 @@ def run_predict(
     from framecast.checkpoints import resolve
     from framecast.devices import pick_device
     from framecast.models.self_check import set_frames
+    from framecast.models.views import set_views
 
     outputs = outputs or OutputPlan()
     paths_in = _check_clips(clips, channels, outputs)
@@ -389,6 +393,7 @@ def run_predict(
     ckpt, load_s = found.checkpoint, time.perf_counter() - began
     log.info("checkpoint: %s (%s, %s; loaded in %.2f s)", ckpt.path, ckpt.name, found.chosen_by, load_s)
     set_frames(ckpt.model, self_check)
+    set_views(ckpt.model, views)
     spec = ckpt.spec
     _check_model_options(channels, show_flow, ckpt)
     ctx_len, hor = context or spec["context"], horizon or spec["horizon"]
@@ -415,7 +420,7 @@ def run_predict(
 
 
 def _checkpoint_report(found) -> dict[str, Any]:
-    from framecast.models.self_check import described
+    from framecast.models.views import inference_settings
 
     ckpt = found.checkpoint
     return {
@@ -424,7 +429,7 @@ def _checkpoint_report(found) -> dict[str, Any]:
         "run": str(ckpt.run_dir) if ckpt.run_dir else None,
         "chosen_by": found.chosen_by,
         "spec": ckpt.spec,
-        "self_check": described(ckpt.model),
+        **inference_settings(ckpt.model),
     }
 
 

@@ -41,6 +41,14 @@ SelfCheckFrames = Annotated[
         "earns (0: off; default: the checkpoint's setting).",
     ),
 ]
+Views = Annotated[
+    Optional[int],
+    typer.Option(
+        "--views",
+        help="Average the prediction over N mirrored views of the input: 1 (off), 2 (left-right), 4 (and upside "
+        "down), 8 (and transposed, square frames) (default: the checkpoint's setting).",
+    ),
+]
 Context = Annotated[Optional[int], typer.Option("--context", min=1, help="Frames seen by the model.")]
 Horizon = Annotated[Optional[int], typer.Option("--horizon", min=1, help="Frames to predict.")]
 

@@ -7,7 +7,18 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from framecast.cli._common import Channels, Classes, Digits, FrameStride, Json, Limit, SelfCheckFrames, Size, examples
+from framecast.cli._common import (
+    Channels,
+    Classes,
+    Digits,
+    FrameStride,
+    Json,
+    Limit,
+    SelfCheckFrames,
+    Size,
+    Views,
+    examples,
+)
 
 HELP = "Score a trained model on a dataset split (MSE, MAE, PSNR, SSIM per horizon step) beside naive baselines."
 
@@ -58,6 +69,7 @@ def command(
         bool, typer.Option("--skip-cuts", help="Leave out video windows that straddle a scene cut.")
     ] = False,
     self_check: SelfCheckFrames = None,
+    views: Views = None,
     json_out: Json = False,
 ) -> None:
     from framecast.cli import _output
@@ -85,6 +97,7 @@ def command(
             precision=precision,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             self_check=self_check,
+            views=views,
         )
     if json_out:
         _output.emit_json(report)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from framecast.cli._common import Json, Quiet, SelfCheckFrames, examples
+from framecast.cli._common import Json, Quiet, SelfCheckFrames, Views, examples
 
 HELP = (
     "Predict the frames that follow a clip (any video ffmpeg reads, or a .npy/.npz of frames) with a trained model; "
@@ -102,6 +102,7 @@ def command(
         ),
     ] = False,
     self_check: SelfCheckFrames = None,
+    views: Views = None,
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -126,6 +127,7 @@ def command(
         keep_repeats=keep_repeats,
         show_flow=show_flow,
         self_check=self_check,
+        views=views,
     )
     if json_out:
         _output.emit_json(report)

@@ -548,8 +548,18 @@ class FramePredictor(nn.Module):
         self.self_check: Any = None
         #: after a self-checked call: how far each sequence's predicted change was trusted, (B,) in [0, 1]
         self.last_trust: torch.Tensor | None = None
+        #: mirrored views of the input whose predictions are averaged outside training (models/views.py); 1: off
+        self.views = 1
 
     def __call__(self, context: torch.Tensor, horizon: int, **kwargs: Any) -> torch.Tensor:
+        """The prediction: outside training averaged over the model's views of the input, each self-checked."""
+        if self.views > 1 and not self.training:
+            from framecast.models.views import averaged
+
+            return averaged(self, context, horizon, kwargs)
+        return self.checked_call(context, horizon, **kwargs)
+
+    def checked_call(self, context: torch.Tensor, horizon: int, **kwargs: Any) -> torch.Tensor:
         """The forward (through torch's hooks), then the self-check where one is set and the model is not training."""
         prediction = super().__call__(context, horizon, **kwargs)
         if self.self_check is None or self.training:
