@@ -165,6 +165,11 @@ def card(record: dict) -> str:
             if (check := record.get("self_check"))
             else []
         ),
+        *(
+            [f"| views | the prediction averaged over {views} mirrored views of the context (`--views`) |"]
+            if (views := record.get("views") or 1) > 1
+            else []
+        ),
         f"| framecast | {record['framecast']} |",
         "",
         "Trained with:" if len(stages) == 1 else f"Trained in {len(stages)} stages, each starting from the last:",
@@ -236,6 +241,14 @@ def video_scores(record: dict) -> list[str]:
             f"| {name} | {r['windows']} | {r['mse']:.1f} | {r['copy_last_mse']:.1f} | {r['mse_vs_copy_last']:.3f} | "
             f"{r['ssim']:.4f} | {r['copy_last_ssim']:.4f} | {r['ssim_vs_copy_last']:+.4f} |"
         )
+    if before := record.get("before_restamp"):  # the same weights, shipped before with other views
+        pooled = before["clips"]["pooled"]
+        out += [
+            "",
+            f"As it first shipped, with {before.get('views') or 1} view (file sha256 `{before['sha256'][:16]}...`, the "
+            f"same weights): pooled MSE {pooled['mse_vs_copy_last']:.3f} of copy-last's, SSIM "
+            f"{pooled['ssim_vs_copy_last']:+.4f}.",
+        ]
     mine, copy = test["scores"][record["model"]], test["scores"]["copy-last"]
     out += [
         "",
