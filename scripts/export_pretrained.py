@@ -48,7 +48,7 @@ TEST_SEQUENCES = 1000
 SUBSET_SEQUENCES = 32
 #: The same for natural-video checkpoints on the generated moving-scenes test split (each costs more to draw).
 SCENES_TEST_SEQUENCES = 256
-SCENES_SUBSET_SEQUENCES = 16
+SCENES_SUBSET_SEQUENCES = 4
 BASELINES = ("zeros", "copy-last")
 SCORES = ("mse", "mse_pixel", "mae", "psnr", "ssim", "accuracy")
 
