@@ -49,12 +49,13 @@ class WeightAverage:
                 average.copy_(value)
 
     @contextlib.contextmanager
-    def applied(self, module: torch.nn.Module) -> Iterator[None]:
-        """The module holds the averaged weights inside the block, and its own again after it (even on error)."""
+    def applied(self, module: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+        """The module holds the averaged weights inside the block, and its own again after it (even on error); the
+        block is given a copy of its own weights."""
         own = {k: v.detach().clone() for k, v in module.state_dict().items()}
         module.load_state_dict(self.tensors)
         try:
-            yield
+            yield own
         finally:
             module.load_state_dict(own)
 

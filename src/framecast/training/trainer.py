@@ -349,8 +349,9 @@ class Trainer:
         self.sampling = SamplingSchedule(kind=o.sampling, end_step=max(1, int(self.total_steps * o.sampling_end)))
         self.average = WeightAverage(self.module, o.ema) if o.ema is not None else None
 
-    def _averaged(self) -> contextlib.AbstractContextManager[None]:
-        """Inside it, the model holds the weights that are validated and saved: the moving average with --ema."""
+    def _averaged(self) -> contextlib.AbstractContextManager[dict[str, torch.Tensor] | None]:
+        """Inside it, the model holds the weights that are validated and saved: the moving average with --ema (its
+        own weights are then what the block is given; without --ema, None)."""
         return self.average.applied(self.module) if self.average is not None else contextlib.nullcontext()
 
     def _init_progress(self) -> None:
@@ -673,16 +674,15 @@ class Trainer:
         if not self.dist.main:
             return
         # the weight files hold what was validated (with --ema the average); state.pt keeps training's own weights
-        own = {k: v.detach().clone() for k, v in self.module.state_dict().items()} if self.average else None
-        files = {
-            "last.safetensors": lambda path: save_weights(self.module, path, self._meta("last")),
-            "state.pt": lambda path: self._write_state(path, rngs, own),
-            "config.json": lambda path: write_json(path, self._config()),
-            "metrics.csv": self._write_csv,
-        }
-        if best:
-            files["best.safetensors"] = lambda path: save_weights(self.module, path, self._meta("best"))
-        with self._averaged():
+        with self._averaged() as own:
+            files = {
+                "last.safetensors": lambda path: save_weights(self.module, path, self._meta("last")),
+                "state.pt": lambda path: self._write_state(path, rngs, own),
+                "config.json": lambda path: write_json(path, self._config()),
+                "metrics.csv": self._write_csv,
+            }
+            if best:
+                files["best.safetensors"] = lambda path: save_weights(self.module, path, self._meta("best"))
             commit(self.run_dir, self.step, files, carry=(WEIGHT_FILES[0],))
         if self.history:
             with contextlib.suppress(Exception):  # a plot must never cost a run
