@@ -62,7 +62,7 @@ def test_an_ema_run_validates_and_saves_the_average_and_keeps_its_own_weights_to
 
 
 def test_an_ema_run_resumed_ends_as_one_that_never_stopped(isolated_home) -> None:
-    # stopped by --max-steps at its first epoch's end (a step count stops an epoch short; a signal does not)
+    # stopped by --max-steps at its first epoch's end, so that the best weights are chosen among the same epochs
     whole = run_cli("train", *TINY, "--epochs", "2", "--ema", "0.8", "--name", "whole")
     assert whole.code == 0, whole.stderr
     part = run_cli("train", *TINY, "--epochs", "2", "--ema", "0.8", "--max-steps", "4", "--name", "part")

@@ -104,6 +104,24 @@ def test_two_epochs_equal_one_epoch_plus_resume(isolated_home, uninterrupted) ->
     assert_same_weights(uninterrupted, split / "last.safetensors")
 
 
+def test_a_step_count_inside_an_epoch_leaves_it_open_and_resume_finishes_it(isolated_home, uninterrupted) -> None:
+    first = run_cli("train", *LONG, "--epochs", "2", "--max-steps", "45", "--name", "mid")
+    assert first.code == 0, first.stderr
+    mid = runs_root(isolated_home) / "convlstm" / "mid"
+    config = json.loads((mid / "config.json").read_text())
+    # the stop validated and saved (a provisional record of epoch 2), but the second epoch is not done
+    assert config["epochs_done"] == 1 and [h["epoch"] for h in config["history"]] == [1, 2]
+    assert config["history"][-1]["step"] == 45
+    resumed = run_cli("train", "--resume", "convlstm/mid", "--max-steps", "60")
+    assert resumed.code == 0, resumed.stderr
+    config = json.loads((mid / "config.json").read_text())
+    assert config["epochs_done"] == 2 and [h["epoch"] for h in config["history"]] == [1, 2]
+    assert config["history"][-1]["step"] == 60  # the whole epoch's record replaced the provisional one
+    assert_same_weights(uninterrupted, mid / "last.safetensors")
+    whole = json.loads((uninterrupted.parent / "config.json").read_text())["history"][-1]["val"]
+    assert config["history"][-1]["val"]["mse"] == pytest.approx(whole["mse"], rel=1e-6)
+
+
 def test_sigterm_mid_epoch_saves_and_resume_finishes_like_an_uninterrupted_run(isolated_home, uninterrupted) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     proc = subprocess.Popen(

@@ -549,8 +549,13 @@ class Trainer:
             if any_rank(stop.raised is not None, self.dist, self.device):
                 self._stop_for_signal(stop.raised)
             if self._out_of_steps():
+                # stopped inside the epoch (the last step of its loader ends it whole): validate and save here, but
+                # leave the epoch open, so that a --resume with more steps or time finishes it as if never stopped
+                whole = self.step_in_epoch >= self.steps_per_epoch
                 break
-        self._end_epoch(pace, time.perf_counter() - started)
+        else:
+            whole = True
+        self._end_epoch(pace, time.perf_counter() - started, whole=whole)
 
     def _planned_steps(self) -> int:
         """Steps the run will take in all: planned, or under a time limit foreseen from the pace so far."""
@@ -567,21 +572,28 @@ class Trainer:
             f"continue with `framecast train --resume {self.o.model}/{self.run_dir.name}`",
         )
 
-    def _end_epoch(self, pace: _Pace, seconds: float) -> None:
-        """Validate, keep the best weights, decide on early stopping, and save everything of the epoch."""
+    def _end_epoch(self, pace: _Pace, seconds: float, *, whole: bool = True) -> None:
+        """Validate, keep the best weights, decide on early stopping, and save everything of the epoch.
+
+        An epoch that a step count or time limit cut short (not `whole`) is validated and saved the same way, as a
+        provisional record of the epoch: its weights may become the best, but it neither steps a plateau schedule
+        nor counts towards patience, and the epoch stays open. A --resume finishes the epoch where it stopped, and
+        the whole epoch's record replaces the provisional one: training goes on exactly as if never stopped."""
         val = self.validate()
         value = val.get(self.val_metric, float("nan"))
         improved = self.best is None or value < self.best
         if improved:
-            self.best, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
-        else:
-            self.bad_epochs += 1
-        if self._plateau:
-            self.scheduler.step(value)
+            self.best, self.best_epoch = value, self.epoch + 1
+        if whole:
+            self.bad_epochs = 0 if improved else self.bad_epochs + 1
+            if self._plateau:
+                self.scheduler.step(value)
         record = pace.record(self.epoch + 1, self.step, self.optimizer.param_groups[0]["lr"], seconds, val)
-        self.history.append(asdict(record))
-        self.epoch += 1
-        self.step_in_epoch = 0
+        # a provisional record of this epoch, from a stop inside it, gives way to this one
+        self.history = [h for h in self.history if h["epoch"] != record.epoch] + [asdict(record)]
+        if whole:
+            self.epoch += 1
+            self.step_in_epoch = 0
         if self.o.patience is not None and self.bad_epochs >= self.o.patience:
             self.status = "stopped early"
             self.say(f"no improvement of val {self.val_metric} for {self.o.patience} epochs: stopping early")
