@@ -20,7 +20,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -387,7 +387,7 @@ class Trainer:
         return None
 
     def _load_init(self, source: str) -> None:
-        """Start from the weights of another checkpoint of the same model and frame format."""
+        """Start from the weights of another checkpoint of the same model and frame format, or of its grey version."""
         from framecast.checkpoints import load_checkpoint, resolve_run, shipped_weights
 
         path = Path(source).expanduser()
@@ -396,14 +396,23 @@ class Trainer:
         elif not path.exists() and not source.endswith(".safetensors"):  # a run by name: vit/quality-small
             path = resolve_run(source, self.o.model)
         ckpt = load_checkpoint(path)
-        # the configs as the registry built both models: the raw JSON holds lists where the model has tuples
-        if ckpt.name != self.o.model or ckpt.model.config != self.model.config:
+        mine = self.model.config
+        # grey weights may start a colour model (models/colour.py); otherwise the configs must be equal, as the
+        # registry built both models (the raw JSON holds lists where the model has tuples)
+        grey = ckpt.model.config.channels == 1 and mine.channels == 3
+        theirs = replace(ckpt.model.config, channels=mine.channels) if grey else ckpt.model.config
+        if ckpt.name != self.o.model or theirs != mine:
             raise UsageError(
                 f"--init {source} holds a {ckpt.name} model of another configuration",
                 f"use a checkpoint of {self.o.model} --preset {self.o.preset} with the same options",
             )
-        self.model.load_state_dict(ckpt.model.state_dict())
-        self.say(f"starting from the weights of {ckpt.path}")
+        state = ckpt.model.state_dict()
+        if grey:
+            from framecast.models.colour import grey_to_colour
+
+            state = grey_to_colour(state, self.model.state_dict(), mine)
+        self.model.load_state_dict(state)
+        self.say(f"starting from the weights of {ckpt.path}" + (", grey made colour" if grey else ""))
 
     def _restore(self, run_dir: Path) -> None:
         """Continue from the generation the run last committed (named in the log), never from half-written files."""

@@ -1,0 +1,65 @@
+"""Grey weights for a colour model: the start `framecast train --init GREY --channels 3` makes.
+
+A colour model of a family differs from its grey one only where frames go in and come out: the layers that read
+a frame's patch pixels (C p² of them, colour-major, as `Patch` lays them out) and the head that writes a change
+per pixel (then, with a warp, the flow). Everything between is the same shape. So grey weights start a colour
+model well, rather than from nothing:
+
+- a layer that reads a frame reads each colour channel with the grey weights times that channel's BT.601 luma
+  weight, so on any frame it sees the frame's luma, which is what the grey model saw (the weights sum to 1);
+- the head writes the grey change into every channel, and the flow as it was.
+
+The colour model then predicts, from any colour clip, what the grey model predicts from its grey version: the
+same motion moving the colour frame, the same change in each channel (exactly, before the clamp to [0, 1]).
+Training on colour scenes goes on from there; it learns colour where grey already knows motion, in a fraction of
+the time a colour model needs from scratch (results page).
+
+Only a frame's own pixels are mapped: a model that also reads other per-pixel channels (`differences`) or
+whose shapes differ in another way is refused, rather than started from weights that mean something else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from framecast.clips import LUMA
+from framecast.errors import UsageError
+
+
+def grey_to_colour(grey: dict[str, torch.Tensor], colour: dict[str, torch.Tensor], config: Any) -> dict[str, Any]:
+    """The colour model's state dict (shapes as in `colour`) from a grey model's (`grey`) of the same family and
+    options; `config` is the colour model's. Raises UsageError where the shapes are not the frame's alone."""
+    if getattr(config, "differences", False):
+        raise _refused("it reads frame differences beside the frames")
+    pixels = int(getattr(config, "patch", 1)) ** 2  # a grey frame's share of a layer: one channel's p² pixels
+    out: dict[str, torch.Tensor] = {}
+    for name, target in colour.items():
+        source = grey.get(name)
+        if source is None:
+            raise _refused(f"the grey weights have no '{name}'")
+        out[name] = source.clone() if source.shape == target.shape else _inflate(name, source, target, pixels)
+    return out
+
+
+def _inflate(name: str, source: torch.Tensor, target: torch.Tensor, pixels: int) -> torch.Tensor:
+    """One tensor: a frame-reading weight (its input dimension, 1, grew by two channels' pixels) or a head's
+    weight or bias (its output dimension, 0, did)."""
+    grown = [d for d in range(source.dim()) if source.shape[d] != target.shape[d]]
+    if len(grown) != 1 or grown[0] > 1 or target.shape[grown[0]] - source.shape[grown[0]] != 2 * pixels:
+        raise _refused(f"'{name}' is {tuple(source.shape)} in grey and {tuple(target.shape)} in colour")
+    dim = grown[0]
+    frame, rest = source.narrow(dim, 0, pixels), source.narrow(dim, pixels, source.shape[dim] - pixels)
+    if dim == 1:  # reads a frame: each channel by its luma weight
+        blocks = [frame * float(w) for w in LUMA]
+    else:  # writes a frame: the same change into each channel
+        blocks = [frame] * 3
+    return torch.cat([*blocks, rest], dim=dim).to(target.dtype)
+
+
+def _refused(why: str) -> UsageError:
+    return UsageError(
+        f"cannot start a colour model from these grey weights: {why}",
+        "start the colour model from colour weights, or without --init",
+    )
