@@ -124,6 +124,15 @@ def stage_commands(record: dict, stages: list[dict]) -> list[str]:
     return commands
 
 
+def stage_frames(stage: dict, stages: list[dict]) -> str:
+    """'grey, ' or 'colour, ' where the stages trained on frames of different channels (a colour model started
+    from grey weights, `train --init GREY --channels 3`), else nothing."""
+    channels = [st["options"].get("channels") or 1 for st in stages]
+    if len(set(channels)) == 1:
+        return ""
+    return ("colour" if (stage["options"].get("channels") or 1) == 3 else "grey") + ", "
+
+
 def card(record: dict) -> str:
     name = NAMES.get(record["model"], record["model"])
     options = record["options"]
@@ -135,7 +144,8 @@ def card(record: dict) -> str:
         schedule = f"learning rate {options['lr']:g} ({options['schedule']}, {options['optimizer']})"
     else:
         schedule = "; ".join(
-            f"stage {k}: {st['steps']:,} steps, {st['epochs']} epochs, learning rate {st['options']['lr']:g} "
+            f"stage {k}: {stage_frames(st, stages)}{st['steps']:,} steps, {st['epochs']} epochs, "
+            f"learning rate {st['options']['lr']:g} "
             f"({st['options']['schedule']}), {minutes(st['train_seconds'])}"
             for k, st in enumerate(stages, 1)
         )
@@ -153,7 +163,9 @@ def card(record: dict) -> str:
         f"{record['spec']['context']} in, {record['spec']['horizon']} out (any horizon rolls forward)"
         + trained_through(record)
         + " |",
-        f"| training data | {record['data']['train']} |",
+        f"| training data | {record['data']['train']}"
+        + ("; the grey stages: the same scenes in grey" if stage_frames(stages[0], stages) else "")
+        + " |",
         f"| validation data | {record['data']['val']} |",
         f"| training | {record['steps']:,} steps of {options['batch_size']} sequences ({sequences_seen:,} sequences "
         f"seen), {record['epochs']} epochs, {record['precision']}, {schedule} |",
