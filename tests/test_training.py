@@ -112,6 +112,7 @@ def test_a_step_count_inside_an_epoch_leaves_it_open_and_resume_finishes_it(isol
     # the stop validated and saved (a provisional record of epoch 2), but the second epoch is not done
     assert config["epochs_done"] == 1 and [h["epoch"] for h in config["history"]] == [1, 2]
     assert config["history"][-1]["step"] == 45
+    assert "1 epoch and part of epoch 2, 45 steps" in first.stdout  # the summary names the open epoch
     resumed = run_cli("train", "--resume", "convlstm/mid", "--max-steps", "60")
     assert resumed.code == 0, resumed.stderr
     config = json.loads((mid / "config.json").read_text())

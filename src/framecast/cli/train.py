@@ -169,11 +169,22 @@ def _report(summary: dict, *, json_out: bool, quiet: bool) -> None:
         _output.out().print(_history_table(summary))
         best = summary["best"]
         _output.out().print(
-            f"{summary['status']}: {summary['epochs']} epochs, {summary['steps']} steps in "
+            f"{summary['status']}: {_epochs_text(summary)}, {summary['steps']} steps in "
             f"{summary['train_seconds']:.0f} s; best val {best['metric']} {best['value']:.3f} at epoch {best['epoch']}"
             f"\nrun: {summary['run']}",
             highlight=False,
         )
+
+
+def _epochs_text(summary: dict) -> str:
+    """The epochs a run trained: whole ones, and the one a step count or time limit stopped it inside, whose
+    provisional record ends the history (and may hold the best weights; --resume finishes it)."""
+    done = summary["epochs"]
+    text = f"{done} epoch" + ("" if done == 1 else "s")
+    history = summary.get("history") or []
+    if history and history[-1]["epoch"] > done:
+        return f"{text} and part of epoch {history[-1]['epoch']}"
+    return text
 
 
 def _history_table(summary: dict):
