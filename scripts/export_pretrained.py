@@ -20,6 +20,9 @@ Usage:
 ``--rescore`` scores a shipped digit checkpoint again with the recorded command and updates its record with
 scores added since it was exported (accuracy), after checking that the recorded ones come out unchanged.
 
+``--out stages`` writes a natural-video stage that does not ship yet beside the others in the repository's
+``stages/`` folder (see its README), scored as that file: the next stage starts from it with ``--init``.
+
 ``--self-check N`` and ``--views N`` ship a checkpoint with those inference-time rules in its metadata (see
 framecast.models.self_check and framecast.models.views): every command that loads it applies them. ``--restamp``
 changes the views of a shipped natural-video checkpoint, whose run may be long gone, without touching a weight,
@@ -43,6 +46,8 @@ from safetensors.torch import load_file, save_file
 
 from framecast._fs import usual_mode
 
+#: Where shipped checkpoints live: `eval --model NAME` finds them there.
+PACKAGE = Path(__file__).resolve().parents[1] / "src/framecast/pretrained"
 #: Test sequences behind the card's figures, and the subset a test re-scores on every CI run.
 TEST_SEQUENCES = 1000
 SUBSET_SEQUENCES = 32
@@ -59,14 +64,18 @@ def eval_command(model: str, digits: str, limit: int) -> list[str]:
             "--baseline", ",".join(BASELINES), "--json"]  # fmt: skip
 
 
-def video_eval_command(model: str, data: str, channels: int, *, split: str, limit: int | None) -> list[str]:
-    """The `framecast eval` arguments that score a shipped natural-video checkpoint on clips or generated scenes."""
-    args = ["eval", "--model", model, "--data", data, "--split", split, "--baseline", "copy-last"]
+def video_eval_command(
+    model: str, data: str, channels: int, *, split: str, limit: int | None, checkpoint: Path | None = None
+) -> list[str]:
+    """The `framecast eval` arguments that score a shipped natural-video checkpoint on clips or generated scenes
+    (or, given `checkpoint`, a weights file exported outside the package, such as a stage that does not ship)."""
+    chosen = ["--checkpoint", str(checkpoint)] if checkpoint else ["--model", model]
+    args = ["eval", *chosen, "--data", data, "--split", split, "--baseline", "copy-last"]
     args += ["--channels", str(channels)] if channels != 1 else []
     return [*args, *(["--limit", str(limit)] if limit else []), "--json"]
 
 
-def run_eval(args: list[str]) -> tuple[dict, float]:
+def run_eval(args: list[str], *, shipped: bool = True) -> tuple[dict, float]:
     """Run `framecast eval` in an empty home (no runs, no standard test file), exactly as on a fresh install."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FRAMECAST_HOME": home, "FRAMECAST_OFFLINE": "1"}
@@ -76,7 +85,7 @@ def run_eval(args: list[str]) -> tuple[dict, float]:
         )
         seconds = time.perf_counter() - began
     report = json.loads(done.stdout)
-    if "shipped" not in report["chosen_by"]:
+    if shipped and "shipped" not in report["chosen_by"]:
         raise SystemExit(f"eval did not use the shipped checkpoint: {report['chosen_by']}")
     return report, seconds
 
@@ -98,10 +107,10 @@ def _pick(rollout: dict) -> dict:
     return {**{k: rollout[k] for k in SCORES}, "per_step_mse": rollout["per_step"]["mse"]}
 
 
-def score_scenes(model: str, channels: int, limit: int) -> dict:
+def score_scenes(model: str, channels: int, limit: int, checkpoint: Path | None = None) -> dict:
     """Scores of a natural-video checkpoint on the generated moving-scenes test split, beside copy-last."""
-    args = video_eval_command(model, "moving-scenes", channels, split="test", limit=limit)
-    report, seconds = run_eval(args)
+    args = video_eval_command(model, "moving-scenes", channels, split="test", limit=limit, checkpoint=checkpoint)
+    report, seconds = run_eval(args, shipped=checkpoint is None)
     return {
         "command": "framecast " + " ".join(args[:-1]),
         "sequences": report["sequences"],
@@ -111,11 +120,11 @@ def score_scenes(model: str, channels: int, limit: int) -> dict:
     }
 
 
-def score_clips(model: str, channels: int, clips: Path) -> dict:
+def score_clips(model: str, channels: int, clips: Path, checkpoint: Path | None = None) -> dict:
     """Scores on every 10 -> 10 window of the real clips in `clips`, pooled and per clip, beside copy-last: one
     `framecast eval` over the folder, which scores each clip on its own windows too."""
-    args = video_eval_command(model, str(clips), channels, split="all", limit=None)
-    pooled, _ = run_eval(args)
+    args = video_eval_command(model, str(clips), channels, split="all", limit=None, checkpoint=checkpoint)
+    pooled, _ = run_eval(args, shipped=checkpoint is None)
     return {
         "command": "framecast " + " ".join(args[:-1]).replace(str(clips), clips.name),
         "pooled": _relative(pooled, model),
@@ -274,13 +283,14 @@ def restamp(path: Path, views: int, clips: Path) -> None:
     print(f"{target.name}: {views} views, clips pooled {pooled:.3f} of copy-last's MSE")
 
 
-def score_video(record: dict, clips: Path) -> None:
-    """The record's scores on the generated scenes' test split (and the subset a test re-scores) and the clips."""
+def score_video(record: dict, clips: Path, checkpoint: Path | None = None) -> None:
+    """The record's scores on the generated scenes' test split (and the subset a test re-scores) and the clips:
+    of the shipped checkpoint of its model, or of the weights file `checkpoint` (exported outside the package)."""
     channels = record["spec"]["channels"]
-    record["test"] = score_scenes(record["model"], channels, SCENES_TEST_SEQUENCES)
-    subset = score_scenes(record["model"], channels, SCENES_SUBSET_SEQUENCES)
+    record["test"] = score_scenes(record["model"], channels, SCENES_TEST_SEQUENCES, checkpoint)
+    subset = score_scenes(record["model"], channels, SCENES_SUBSET_SEQUENCES, checkpoint)
     record["test"]["subset"] = {"sequences": subset["sequences"], "scores": subset["scores"]}
-    record["clips"] = score_clips(record["model"], channels, clips)
+    record["clips"] = score_clips(record["model"], channels, clips, checkpoint)
 
 
 def rescore(path: Path, digits: Path) -> None:
@@ -305,7 +315,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, nargs="?", help="a run folder with config.json and best.safetensors")
     parser.add_argument("--rescore", type=Path, help="a shipped digit checkpoint's record to score again")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "src/framecast/pretrained")
+    parser.add_argument("--out", type=Path, default=PACKAGE, help="where to write (default: into the package)")
     parser.add_argument("--digits", type=Path, help="the MNIST digits (.npz or idx folder) to score the test split")
     parser.add_argument("--clips", type=Path, help="a folder of real clips to score a natural-video checkpoint on")
     parser.add_argument("--hardware", help="the machine the run trained on, in words")
@@ -327,6 +337,8 @@ def main() -> None:
         return restamp(args.restamp, args.views, args.clips)
     if args.run is None:
         parser.error("give a run folder, or --rescore RECORD")
+    if args.digits and args.out.resolve() != PACKAGE.resolve():
+        parser.error("--digits scores the checkpoint shipped in the package: export a digit run there")
     target, record = export(
         args.run, args.out, hardware=args.hardware, self_check=args.self_check, horizon=args.horizon, views=args.views
     )
@@ -344,8 +356,9 @@ def main() -> None:
     if args.command:
         record["command"] = args.command[0] if len(args.command) == 1 else args.command
         path.write_text(json.dumps(record, indent=2) + "\n")
-    if args.clips:
-        score_video(record, args.clips)
+    if args.clips:  # a file written elsewhere (a stage that does not ship, stages/) is scored as that file
+        outside = args.out.resolve() != PACKAGE.resolve()
+        score_video(record, args.clips, target if outside else None)
         path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{target.name}: {target.stat().st_size:,} bytes")
 

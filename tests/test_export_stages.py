@@ -63,3 +63,20 @@ def test_a_run_from_weights_with_no_card_or_another_file_is_refused(tmp_path, ex
 def test_a_run_with_no_init_is_one_stage(tmp_path, export_script):
     stages = export_script.stages_of(tmp_path / "run", run_config(None, 7))
     assert len(stages) == 1 and stages[0]["steps"] == 7
+
+
+def test_a_stage_exported_outside_the_package_is_scored_as_that_file(tmp_path, export_script):
+    # `eval --model NAME` would find the checkpoint shipped in the package (or none), not the file just written
+    stage = tmp_path / "stages" / "predrnn-small-scenes.safetensors"
+    args = export_script.video_eval_command("predrnn", "clips", 1, split="all", limit=None, checkpoint=stage)
+    assert args[1:3] == ["--checkpoint", str(stage)] and "--model" not in args
+    shipped_args = export_script.video_eval_command("predrnn", "clips", 3, split="test", limit=4)
+    assert shipped_args[1:3] == ["--model", "predrnn"] and shipped_args[-4:] == ["3", "--limit", "4", "--json"]
+
+
+def test_digit_scores_outside_the_package_are_refused(tmp_path, monkeypatch, export_script, capsys):
+    argv = ["export_pretrained.py", str(tmp_path / "run"), "--out", str(tmp_path), "--digits", "mnist.npz"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit):
+        export_script.main()
+    assert "--digits scores the checkpoint shipped in the package" in capsys.readouterr().err
