@@ -75,8 +75,9 @@ def video_eval_command(
     return [*args, *(["--limit", str(limit)] if limit else []), "--json"]
 
 
-def run_eval(args: list[str], *, shipped: bool = True) -> tuple[dict, float]:
-    """Run `framecast eval` in an empty home (no runs, no standard test file), exactly as on a fresh install."""
+def run_eval(args: list[str]) -> tuple[dict, float]:
+    """Run `framecast eval` in an empty home (no runs, no standard test file), exactly as on a fresh install.
+    A model named by `--model` must come out as the one shipped in the package; a `--checkpoint` file is itself."""
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FRAMECAST_HOME": home, "FRAMECAST_OFFLINE": "1"}
         began = time.perf_counter()
@@ -85,7 +86,7 @@ def run_eval(args: list[str], *, shipped: bool = True) -> tuple[dict, float]:
         )
         seconds = time.perf_counter() - began
     report = json.loads(done.stdout)
-    if shipped and "shipped" not in report["chosen_by"]:
+    if "--model" in args and "shipped" not in report["chosen_by"]:
         raise SystemExit(f"eval did not use the shipped checkpoint: {report['chosen_by']}")
     return report, seconds
 
@@ -110,7 +111,7 @@ def _pick(rollout: dict) -> dict:
 def score_scenes(model: str, channels: int, limit: int, checkpoint: Path | None = None) -> dict:
     """Scores of a natural-video checkpoint on the generated moving-scenes test split, beside copy-last."""
     args = video_eval_command(model, "moving-scenes", channels, split="test", limit=limit, checkpoint=checkpoint)
-    report, seconds = run_eval(args, shipped=checkpoint is None)
+    report, seconds = run_eval(args)
     return {
         "command": "framecast " + " ".join(args[:-1]),
         "sequences": report["sequences"],
@@ -124,7 +125,7 @@ def score_clips(model: str, channels: int, clips: Path, checkpoint: Path | None 
     """Scores on every 10 -> 10 window of the real clips in `clips`, pooled and per clip, beside copy-last: one
     `framecast eval` over the folder, which scores each clip on its own windows too."""
     args = video_eval_command(model, str(clips), channels, split="all", limit=None, checkpoint=checkpoint)
-    pooled, _ = run_eval(args, shipped=checkpoint is None)
+    pooled, _ = run_eval(args)
     return {
         "command": "framecast " + " ".join(args[:-1]).replace(str(clips), clips.name),
         "pooled": _relative(pooled, model),
@@ -337,7 +338,8 @@ def main() -> None:
         return restamp(args.restamp, args.views, args.clips)
     if args.run is None:
         parser.error("give a run folder, or --rescore RECORD")
-    if args.digits and args.out.resolve() != PACKAGE.resolve():
+    outside = args.out.resolve() != PACKAGE.resolve()  # a stage that does not ship (stages/)
+    if args.digits and outside:
         parser.error("--digits scores the checkpoint shipped in the package: export a digit run there")
     target, record = export(
         args.run, args.out, hardware=args.hardware, self_check=args.self_check, horizon=args.horizon, views=args.views
@@ -356,8 +358,7 @@ def main() -> None:
     if args.command:
         record["command"] = args.command[0] if len(args.command) == 1 else args.command
         path.write_text(json.dumps(record, indent=2) + "\n")
-    if args.clips:  # a file written elsewhere (a stage that does not ship, stages/) is scored as that file
-        outside = args.out.resolve() != PACKAGE.resolve()
+    if args.clips:  # a file written outside the package is scored as that file
         score_video(record, args.clips, target if outside else None)
         path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"{target.name}: {target.stat().st_size:,} bytes")
