@@ -203,6 +203,69 @@ def test_held_frames_are_described_and_refused_for_other_data() -> None:
         open_dataset("moving-mnist", "train", context=4, horizon=4, limit=8, held_frames=0.25)
 
 
+# ----------------------------------------------------------------------------------------------- motion stops
+
+
+def test_motion_stops_off_leave_every_sequence_as_it_was() -> None:
+    """The scene clock has a stream of its own: scenes it leaves steady are those drawn without it, and one that
+    stops shows the plain scene's frames up to the step where its pace changes (where the camera stands still:
+    a moving camera's view is placed to fit its whole path, which the clock changes)."""
+    plain = MovingScenesGenerator("train", frames=12, seed=4)
+    mixed = MovingScenesGenerator("train", frames=12, seed=4, motion_stops=0.5)
+    moving = [i for i in range(80) if not plain.describe(i)["still"]]
+    kinds = {i: mixed.describe(i)["motion_stops"] for i in moving}
+    assert set(kinds.values()) == {None, "stop", "start"}
+    checked = 0
+    for i, kind in kinds.items():
+        video, paced = plain[i], mixed[i]
+        if kind is None:
+            np.testing.assert_array_equal(paced, video)
+            continue
+        scene, _ = plain._draw(i)
+        if any(scene.pan) or scene.shake.any() or scene.zoom or scene.rotation:
+            continue
+        clock, _ = mixed._clock(i)
+        steady = int(np.argmax(np.diff(clock) != 1.0)) + 1  # frames before the first change of pace
+        shared = steady if kind == "stop" else 1  # a start changes pace from the first step
+        np.testing.assert_array_equal(paced[:shared], video[:shared])
+        checked += 1
+    assert checked >= 3
+
+
+def test_a_stopped_scene_stops_moving() -> None:
+    """After a stop to rest, a scene without noise or brightness drift shows the same frame over and over; before
+    it, it moves."""
+    gen = MovingScenesGenerator("train", frames=16, seed=2, motion_stops=1.0)
+    found = 0
+    for i in range(200):
+        d = gen.describe(i)
+        clock, kind = gen._clock(i)
+        if kind != "stop" or d["still"] or d["noise"] or d["drift"] or clock[-1] != clock[-3]:
+            continue
+        video = gen[i].astype(int)
+        rest = int(np.argmax(clock == clock[-1]))  # the first frame at rest
+        assert np.abs(np.diff(video[rest:], axis=0)).max() == 0
+        assert np.abs(video[rest] - video[0]).mean() > 0.5
+        found += 1
+        if found == 3:
+            break
+    assert found == 3
+
+
+def test_motion_stops_come_in_the_share_asked_for_and_are_described() -> None:
+    from framecast.data.registry import open_dataset
+
+    gen = MovingScenesGenerator("train", frames=6, seed=1, motion_stops=0.3)
+    kinds = [gen.describe(i)["motion_stops"] for i in range(400)]
+    assert 0.24 < np.mean([k is not None for k in kinds]) < 0.36
+    with pytest.raises(UsageError):
+        MovingScenesGenerator("train", frames=6, motion_stops=-0.1)
+    ds = open_dataset("moving-scenes", "train", context=4, horizon=4, limit=8, motion_stops=0.3)
+    assert "motion stopping or starting in 30% of them" in ds.description
+    with pytest.raises(UsageError, match="--motion-stops"):
+        open_dataset("moving-mnist", "train", context=4, horizon=4, limit=8, motion_stops=0.3)
+
+
 # -------------------------------------------------------------------------------------------------- statistics
 
 

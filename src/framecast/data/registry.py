@@ -137,7 +137,15 @@ class GeneratedScenes(SequenceDataset):
     """Moving scenes generated from natural photographs, addressed by index (see data.scenes)."""
 
     def __init__(
-        self, split: str, *, length: int, spec: DataSpec, seed: int, description: str, held_frames: float = 0.0
+        self,
+        split: str,
+        *,
+        length: int,
+        spec: DataSpec,
+        seed: int,
+        description: str,
+        held_frames: float = 0.0,
+        motion_stops: float = 0.0,
     ):
         from framecast.data.scenes import MovingScenesGenerator
 
@@ -149,6 +157,7 @@ class GeneratedScenes(SequenceDataset):
             channels=spec.channels,
             seed=seed,
             held_frames=held_frames,
+            motion_stops=motion_stops,
         )
         self.length = length
         self.spec = spec
@@ -330,9 +339,10 @@ class DataOptions:
         limit: int | None = None,
         seed: int = 0,
         held_frames: float = 0.0,
+        motion_stops: float = 0.0,
     ) -> SequenceDataset:
-        """The `split` of this data, cut into windows of `context` + `horizon` frames (`held_frames`: see
-        open_dataset)."""
+        """The `split` of this data, cut into windows of `context` + `horizon` frames (`held_frames` and
+        `motion_stops`: see open_dataset)."""
         return open_dataset(
             self.data,
             split,
@@ -347,6 +357,7 @@ class DataOptions:
             digits=self.digits,
             skip_cuts=self.skip_cuts,
             held_frames=held_frames,
+            motion_stops=motion_stops,
         )
 
 
@@ -366,6 +377,7 @@ def open_dataset(
     digits: str | Path | None = None,
     skip_cuts: bool = False,
     held_frames: float = 0.0,
+    motion_stops: float = 0.0,
 ) -> SequenceDataset:
     """Open a dataset by name or path (see the module docstring).
 
@@ -386,6 +398,8 @@ def open_dataset(
         skip_cuts: leave out windows of clips that straddle a scene cut (off for the standard protocols; the
             count left out is in the description and in `skipped_for_cuts`).
         held_frames: the share of generated moving scenes that show each frame twice (moving-scenes only).
+        motion_stops: the share of generated moving scenes whose motion eases to a stop or starts from rest
+            (moving-scenes only).
 
     Raises:
         UsageError: an unknown dataset name or split, bad numbers.
@@ -400,8 +414,9 @@ def open_dataset(
     frames = context + horizon
     step = window_stride or frames
     text = str(data)
-    if held_frames and text != "moving-scenes":
-        raise UsageError(f"--held-frames applies to generated moving scenes, not to {text}", "use --data moving-scenes")
+    for flag, share in (("--held-frames", held_frames), ("--motion-stops", motion_stops)):
+        if share and text != "moving-scenes":
+            raise UsageError(f"{flag} applies to generated moving scenes, not to {text}", "use --data moving-scenes")
     path = Path(text).expanduser()
     if path.exists():
         if path.is_dir() or path.suffix.lower() not in ARRAY_SUFFIXES:
@@ -415,7 +430,7 @@ def open_dataset(
             raise InputError(f"{path}: the {split} split holds no windows", "use --split all, or more clips")
         return ds
     if text == "moving-scenes":
-        return _open_moving_scenes(split, context, horizon, channels, size, limit, seed, held_frames)
+        return _open_moving_scenes(split, context, horizon, channels, size, limit, seed, held_frames, motion_stops)
     if text in ("kth", "ucf101"):
         return _open_named_videos(
             text, split, context, horizon, channels, size, frame_stride, step, classes, limit, skip_cuts
@@ -442,7 +457,9 @@ def _generated_length(limit: int | None, split: str, sizes: dict[str, int]) -> i
     return min(limit, sizes[split])  # the fixed splits have their documented sizes
 
 
-def _open_moving_scenes(split, context, horizon, channels, size, limit, seed, held_frames=0.0) -> SequenceDataset:
+def _open_moving_scenes(
+    split, context, horizon, channels, size, limit, seed, held_frames=0.0, motion_stops=0.0
+) -> SequenceDataset:
     from framecast.data.scenes import PHOTO_SPLITS
 
     split = "test" if split == "all" else split
@@ -457,8 +474,16 @@ def _open_moving_scenes(split, context, horizon, channels, size, limit, seed, he
     )
     if held_frames:
         description += f", each frame held twice in {held_frames:.0%} of them"
+    if motion_stops:
+        description += f", motion stopping or starting in {motion_stops:.0%} of them"
     return GeneratedScenes(
-        split, length=length, spec=spec, seed=split_seed, description=description, held_frames=held_frames
+        split,
+        length=length,
+        spec=spec,
+        seed=split_seed,
+        description=description,
+        held_frames=held_frames,
+        motion_stops=motion_stops,
     )
 
 

@@ -26,6 +26,10 @@ scenes match real frames' statistics at the working size, and that getting them 
 
 With ``held_frames`` (``framecast train --held-frames 0.15``) that share of the sequences shows each frame twice,
 as a 15 fps source in a 30 fps file: off by default, and decided apart from the rest of the scene.
+With ``motion_stops`` (``--motion-stops 0.3``) that share runs on a clock that eases to a stop (or to a crawl) at a
+random frame, or starts from rest: camera, objects and their wander all slow together, as a head that stops
+turning or a pan that comes to rest. Models trained only on steady motion carry every motion on past the frame it
+ends (on the talking-head clip, two windows whose motion slows just before the future held its whole loss).
 
 Every random number of a sequence comes from ``np.random.default_rng((seed, epoch, index, split))``: the same
 sequence on any machine, in any number of data-loader workers, whatever was generated before.
@@ -100,6 +104,11 @@ WANDER_RHO = 0.7
 JITTER_SHARE = 0.5
 #: Tags the random stream that decides held frames (`held_frames`), apart from the scene's own.
 HOLD_STREAM = 7
+#: Tags the random stream of the scene clock (`motion_stops`), apart from the scene's own.
+CLOCK_STREAM = 11
+#: Steps a stop or a start takes to ease in (0: at once), and how slow a stop ends when it ends in a crawl.
+EASE_STEPS = (0, 4)
+CRAWL_SPEED = (0.1, 0.5)
 #: Standard deviation a frame's luma is brought to; clipping at 0 and 1 lowers it a little.
 CONTRAST_RANGE = (0.2, 0.33)
 MEAN_RANGE = (0.38, 0.6)
@@ -227,6 +236,7 @@ class _Scene:
     blur: float  # Gaussian sigma, output pixels
     noise: float  # standard deviation (0: none)
     cast: np.ndarray  # (3,) white-balance gains, luma-neutral
+    clock: np.ndarray  # (T,) scene time at each frame, in frames: 0, 1, 2, ... unless motion stops or starts
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -242,10 +252,16 @@ def _direction(rng: np.random.Generator, horizontal_share: float = 0.0) -> np.nd
     return np.array([np.sin(theta), np.cos(theta)])
 
 
-def _camera_geometry(frames: int, tilt: float, rotation: float, zoom: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame rotation angles and zoom factors of the camera."""
-    t = np.arange(frames)
-    return tilt + rotation * t, np.exp(zoom * t)
+def _camera_geometry(clock: np.ndarray, tilt: float, rotation: float, zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame rotation angles and zoom factors of the camera, at the scene times `clock` (T,)."""
+    return tilt + rotation * clock, np.exp(zoom * clock)
+
+
+def _at(path: np.ndarray, clock: np.ndarray) -> np.ndarray:
+    """Offsets `path` (T, 2), given at whole frames, at the scene times `clock` (T,): linear in between, and
+    exactly `path` on a steady clock."""
+    frames = np.arange(len(path))
+    return np.stack([np.interp(clock, frames, path[:, axis]) for axis in range(path.shape[1])], axis=1)
 
 
 def _view_bounds(
@@ -298,6 +314,7 @@ class MovingScenesGenerator:
         channels: int = 1,
         seed: int = 0,
         held_frames: float = 0.0,
+        motion_stops: float = 0.0,
     ) -> None:
         split = "test" if split == "all" else split
         if split not in PHOTO_SPLITS:
@@ -314,7 +331,10 @@ class MovingScenesGenerator:
             raise UsageError(f"the seed must not be negative, not {seed}", "use a seed of 0 or more")
         if not 0.0 <= held_frames <= 1.0:
             raise UsageError(f"the share of held-frame scenes must be in [0, 1], not {held_frames}", "use 0.15")
+        if not 0.0 <= motion_stops <= 1.0:
+            raise UsageError(f"the share of scenes whose motion stops must be in [0, 1], not {motion_stops}", "use 0.3")
         self.held_frames = held_frames
+        self.motion_stops = motion_stops
         self.split = split
         self.photos = PHOTO_SPLITS[split]
         self.frames, self.height, self.width, self.channels = frames, height, width, channels
@@ -350,6 +370,24 @@ class MovingScenesGenerator:
         rng = np.random.default_rng((self.seed, self.epoch, index, self._split_number, HOLD_STREAM))
         return int(rng.integers(2)) if rng.random() < self.held_frames else None
 
+    def _clock(self, index: int) -> tuple[np.ndarray, str | None]:
+        """Scene time at each frame of sequence `index`, and how it changes pace: None (steady), "stop" (eases
+        to rest or to a crawl) or "start" (from rest). From a stream of its own, like `_hold_phase`."""
+        steady = np.arange(self.frames, dtype=float)
+        if not self.motion_stops or self.frames < 2:
+            return steady, None
+        rng = np.random.default_rng((self.seed, self.epoch, index, self._split_number, CLOCK_STREAM))
+        if rng.random() >= self.motion_stops:
+            return steady, None
+        kind = "stop" if rng.random() < 0.5 else "start"
+        low = 0.0 if rng.random() < 0.5 else float(rng.uniform(*CRAWL_SPEED))
+        change = int(rng.integers(1, self.frames))  # the first step (frame t-1 to t) that changes pace
+        ease = int(rng.integers(EASE_STEPS[0], EASE_STEPS[1] + 1))
+        steps = np.arange(1, self.frames)
+        done = np.clip((steps - change + 1) / (ease + 1), 0.0, 1.0)  # 0 before the change, 1 once eased in
+        pace = 1.0 - (1.0 - low) * done if kind == "stop" else low + (1.0 - low) * done
+        return np.concatenate([[0.0], np.cumsum(pace)]), kind
+
     def describe(self, index: int) -> dict[str, Any]:
         """What sequence `index` shows, without rendering it: photos, motion, and the image statistics drawn."""
         scene, _ = self._draw(index)
@@ -369,6 +407,7 @@ class MovingScenesGenerator:
             "blur": scene.blur,
             "contrast": scene.contrast,
             "held_frames": self._hold_phase(index) is not None,
+            "motion_stops": self._clock(index)[1],
         }
 
     # ------------------------------------------------------------------------------------------ drawing a scene
@@ -395,8 +434,10 @@ class MovingScenesGenerator:
                 pan = np.zeros(2)  # a held camera: it jitters around one place
         tilt = float(rng.uniform(-0.08, 0.08))
         flip = float(rng.choice((-1.0, 1.0)))
-        angles, zooms = _camera_geometry(self.frames, tilt, rotation, zoom)
-        offsets = np.arange(self.frames)[:, None] * pan + shake
+        clock, _ = self._clock(index)
+        shake = _at(shake, clock)
+        angles, zooms = _camera_geometry(clock, tilt, rotation, zoom)
+        offsets = clock[:, None] * pan + shake
         low, high = _view_bounds(self.height, self.width, angles, zooms, offsets)
         scale, centre = self._place_view(rng, photo, low, high, flip)
         others = [p for p in self.photos if p != photo]
@@ -425,6 +466,7 @@ class MovingScenesGenerator:
             blur=float(rng.uniform(0.0, BLUR_MAX)),
             noise=noise,
             cast=(cast / (cast @ LUMA)).astype(np.float32),
+            clock=clock,
         )
         return scene, rng
 
@@ -527,7 +569,7 @@ def _render(scene: _Scene, rng: np.random.Generator, frames: int, height: int, w
     """Render a scene: uint8 (frames, height, width, channels)."""
     canvas = _background(scene, frames, height, width, channels)  # (C, T, f*H, f*W)
     for obj in scene.objects:
-        _composite(canvas, *_object_frames(obj, frames, channels))
+        _composite(canvas, *_object_frames(obj, scene.clock, channels))
     video = _halve(canvas)
     if scene.blur > 0.15:  # below that the kernel is a delta
         from scipy.ndimage import gaussian_filter1d
@@ -561,8 +603,8 @@ def _background(scene: _Scene, frames: int, height: int, width: int, channels: i
     image = levels[level]
     # normalised grid coordinates of a level-0 photo point p: p * k + (k / 2 - 1), where k = 2 / (level size * 2^L)
     k = 2.0 / (np.array(image.shape[2:], dtype=float) * 2**level)
-    angles, zooms = _camera_geometry(frames, scene.tilt, scene.rotation, scene.zoom)
-    offsets = np.arange(frames)[:, None] * np.array(scene.pan) + scene.shake
+    angles, zooms = _camera_geometry(scene.clock, scene.tilt, scene.rotation, scene.zoom)
+    offsets = scene.clock[:, None] * np.array(scene.pan) + scene.shake
     cos, sin = np.cos(angles) / zooms, np.sin(angles) / zooms
     s = scene.scale
     # photo_y = cy + s * (cos*y - sin*x + oy); photo_x = cx + s * flip * (sin*y + cos*x + ox), (y, x) from the centre
@@ -606,11 +648,12 @@ def _blob_alpha(obj: _Object, d: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + inside / obj.edge, 0.0, 1.0).astype(np.float32)
 
 
-def _object_frames(obj: _Object, frames: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """The patch shifted by each frame's sub-pixel offset, (T, C + 1, P + 1, P + 1), and integer corners (T, 2)."""
+def _object_frames(obj: _Object, clock: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """The patch shifted by each frame's sub-pixel offset, (T, C + 1, P + 1, P + 1), and integer corners (T, 2),
+    at the scene times `clock` (T,)."""
     patch, radius = _object_patch(obj, channels)
-    t = np.arange(frames)[:, None]
-    centre = (np.array(obj.start) + t * np.array(obj.velocity) + obj.wander) * RENDER_SCALE - 0.5  # render px
+    path = clock[:, None] * np.array(obj.velocity) + _at(obj.wander, clock)
+    centre = (np.array(obj.start) + path) * RENDER_SCALE - 0.5  # render px
     corner = centre - radius
     whole = np.floor(corner)
     frac = (corner - whole).astype(np.float32)

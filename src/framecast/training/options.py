@@ -70,6 +70,13 @@ class TrainOptions:
         min=0.0,
         max=1.0,
     )
+    motion_stops: float = option(
+        0.0,
+        "Share of the moving-scenes training sequences whose motion eases to a stop (or a crawl) or starts from "
+        "rest at a random frame; validation is left as it is.",
+        min=0.0,
+        max=1.0,
+    )
     context: int | None = option(None, "Frames seen by the model (default: the data's protocol, 10; ucf101 30).", min=1)
     horizon: int | None = option(
         None, "Frames to predict (default: the data's protocol, 10; kth 20, ucf101 15).", min=1

@@ -291,7 +291,8 @@ class Trainer:
         size = tuple(o.size) if o.size else None
         data = DataOptions(o.data, o.channels, size, o.frame_stride, o.classes, o.digits, o.skip_cuts)
         window = {"context": o.context, "horizon": o.horizon}
-        self.train_set = data.open("train", limit=o.train_size, seed=o.seed, held_frames=o.held_frames, **window)
+        scenes = {"held_frames": o.held_frames, "motion_stops": o.motion_stops}
+        self.train_set = data.open("train", limit=o.train_size, seed=o.seed, **scenes, **window)
         self.val_set = data.open("val", limit=o.val_size, **window)
         self.spec = self.train_set.spec
         natural = self.spec.content == "natural"
