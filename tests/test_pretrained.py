@@ -239,3 +239,15 @@ def test_predict_the_real_clips_with_a_shipped_checkpoint(model, tmp_path) -> No
         assert all(any("Moving MNIST digits" in w for w in clip["warnings"]) for clip in report["clips"])
     for clip in report["clips"]:
         assert Path(clip["output"]).parent == tmp_path and Path(clip["output"]).stat().st_size > 0
+
+
+@pytest.mark.parametrize("name", ["predrnn", "vit"])
+def test_a_bare_model_name_prefers_grey_where_grey_and_colour_ship(name: str) -> None:
+    """With nothing known of the input (the Python API's `load("predrnn")`), the grey checkpoint comes first,
+    whatever order the shipped files sort in; asking for colour still gives colour."""
+    from framecast.checkpoints import Want
+
+    shipped = [json.loads(r.read_text())["spec"]["channels"] for r in VIDEO_RECORDS if r.stem.startswith(name)]
+    assert sorted(shipped) == [1, 3]
+    assert load_checkpoint(resolve_model(name)).spec["channels"] == 1
+    assert load_checkpoint(resolve_model(name, Want(content="natural", channels=3))).spec["channels"] == 3

@@ -446,5 +446,12 @@ def resolve_model(name: str, want: Want | None = None) -> Path:
             f"train one with `framecast train --model {name}`, or give --checkpoint PATH",
         )
     want = want or Want()
-    best = max(range(len(found)), key=lambda i: (_fit(found[i][1], found[i][2], want), -i))
-    return found[best][0]
+    # with the channels unknown (a bare name in the Python API), grey first, as everywhere else by default: a
+    # family that ships grey and colour checkpoints must not give colour for the order its files sort in
+    grey_first = want.channels is None
+
+    def preference(i: int) -> tuple[int, bool, int]:
+        _, spec, content = found[i]
+        return _fit(spec, content, want), grey_first and spec.get("channels") == 1, -i
+
+    return found[max(range(len(found)), key=preference)][0]
