@@ -446,12 +446,14 @@ def resolve_model(name: str, want: Want | None = None) -> Path:
             f"train one with `framecast train --model {name}`, or give --checkpoint PATH",
         )
     want = want or Want()
-    # with the channels unknown (a bare name in the Python API), grey first, as everywhere else by default: a
-    # family that ships grey and colour checkpoints must not give colour for the order its files sort in
+    # the user's own runs before shipped checkpoints; among shipped ones, with the channels unknown (a bare name
+    # in the Python API), grey first, as everywhere else by default: a family that ships grey and colour
+    # checkpoints must not give colour for the order its files sort in
     grey_first = want.channels is None
 
-    def preference(i: int) -> tuple[int, bool, int]:
-        _, spec, content = found[i]
-        return _fit(spec, content, want), grey_first and spec.get("channels") == 1, -i
+    def preference(i: int) -> tuple[int, bool, bool, int]:
+        weights, spec, content = found[i]
+        own = weights.parent != PRETRAINED_DIR
+        return _fit(spec, content, want), own, grey_first and spec.get("channels") == 1, -i
 
     return found[max(range(len(found)), key=preference)][0]
