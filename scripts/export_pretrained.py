@@ -155,25 +155,36 @@ def stages_of(run: Path, config: dict) -> list[dict]:
     while configs[0]["options"].get("init"):
         init = configs[0]["options"]["init"]
         if init.endswith(".safetensors"):
-            earlier_records = shipped_stages(Path(init), run)
+            read = (configs[0].get("init_weights") or {}).get("sha256")  # what the trainer read, by content
+            earlier_records = shipped_stages(Path(init), run, read)
             break
         configs.insert(0, json.loads((resolve_run(init, configs[0]["model"]) / "config.json").read_text()))
     return earlier_records + [stage_record(c) for c in configs]
 
 
-def shipped_stages(weights: Path, run: Path) -> list[dict]:
-    """The stages on the card beside a shipped weights file, the file's sha256 noted on the stage that follows
-    (export may write the new weights over that very file). Any other weights file has no history to follow."""
+def shipped_stages(weights: Path, run: Path, read: str | None = None) -> list[dict]:
+    """The stages on the card beside a shipped weights file, up to the version `read` (the sha256 the trainer
+    recorded), the file's sha256 noted on the last of them: export may write new weights over that very file,
+    and a later export then finds the stages that made this version by that note. A run from before the trainer
+    recorded what it read needs the file to be as its card describes. Any other weights file has no history."""
     card = weights.with_suffix(".json")
-    if not weights.is_file() or not card.is_file():
+    if not card.is_file():
         raise SystemExit(f"{run} started from the weights file {weights}: export needs the run or card that made it")
     record = json.loads(card.read_text())
-    if record.get("sha256") != hashlib.sha256(weights.read_bytes()).hexdigest():
-        raise SystemExit(f"{weights} is not the file its card {card.name} describes")
     stages = record.get("stages") or []
     if not stages:
         raise SystemExit(f"{card} lists no training stages")
-    return [*stages[:-1], {**stages[-1], "shipped_sha256": record["sha256"]}]
+    if read is None:
+        if not weights.is_file() or record.get("sha256") != hashlib.sha256(weights.read_bytes()).hexdigest():
+            raise SystemExit(f"{weights} is not the file its card {card.name} describes")
+        read = record["sha256"]
+    if read == record.get("sha256"):
+        return [*stages[:-1], {**stages[-1], "shipped_sha256": read}]
+    # exported over since the run read it: that version's history ends at the stage noted with its sha256
+    made = next((i for i, stage in enumerate(stages) if stage.get("shipped_sha256") == read), None)
+    if made is None:
+        raise SystemExit(f"{run} started from a version of {weights} that its card {card.name} does not list")
+    return stages[: made + 1]
 
 
 def stage_record(config: dict) -> dict:

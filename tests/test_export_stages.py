@@ -80,3 +80,23 @@ def test_digit_scores_outside_the_package_are_refused(tmp_path, monkeypatch, exp
     with pytest.raises(SystemExit):
         export_script.main()
     assert "--digits scores the checkpoint shipped in the package" in capsys.readouterr().err
+
+
+def test_a_stage_file_exported_over_since_the_run_read_it_gives_the_history_of_the_version_read(
+    tmp_path, export_script
+):
+    """A run started from a stage file whose export was later written over the file (by another run of the same
+    chain) follows the card only up to the version it read: the stages are listed once each."""
+    first = [{"options": {"lr": 1e-3}, "steps": 10}]
+    weights = shipped(tmp_path, first)
+    read = hashlib.sha256(weights.read_bytes()).hexdigest()
+    then = export_script.shipped_stages(weights, tmp_path / "run")  # the next stage's export, written over it
+    weights.write_bytes(b"the next stage's weights")
+    card = {"sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), "stages": [*then, {"steps": 20}]}
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    config = {**run_config(str(weights), 30), "init_weights": {"path": str(weights), "sha256": read}}
+    stages = export_script.stages_of(tmp_path / "run", config)
+    assert [st["steps"] for st in stages] == [10, 30]
+    config["init_weights"]["sha256"] = "0" * 64  # a version the card never listed
+    with pytest.raises(SystemExit, match="does not list"):
+        export_script.stages_of(tmp_path / "run", config)

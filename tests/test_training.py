@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -267,8 +268,29 @@ def test_init_starts_a_new_run_from_a_checkpoint(isolated_home, uninterrupted) -
     # one step at a vanishing learning rate: the new run's weights are the checkpoint's, to float precision
     a, b = weights(best), weights(tuned / "last.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    # the run records the file it started from by content: a stage file exported over later is still traceable
+    recorded = json.loads((tuned / "config.json").read_text())["init_weights"]
+    assert recorded["path"] == str(best) and recorded["sha256"] == hashlib.sha256(best.read_bytes()).hexdigest()
     other = run_cli("train", *TINY, "--preset", "small", "--epochs", "1", "--init", str(best))
     assert_clean_error(other, 2, "another configuration")  # (an unknown run: tests/test_bad_inputs.py)
+
+
+def test_a_run_with_init_killed_before_its_first_commit_starts_again_from_the_init(isolated_home, uninterrupted):
+    """A resume skips --init (the committed weights come instead); with nothing committed, the fresh start that
+    replaces it must still begin from --init's weights, or the resumed run would train from random ones."""
+    best = uninterrupted.parent / "best.safetensors"
+    args = ["--epochs", "1", "--max-steps", "1", "--lr", "1e-9", "--init", str(best), "--name", "again"]
+    assert run_cli("train", *TINY, *args).code == 0
+    run = runs_root(isolated_home) / "convlstm" / "again"
+    (run / "COMMITTED").unlink()  # as if killed before its first commit
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "status": "interrupted"}))
+    result = run_cli("train", "--resume", "convlstm/again")
+    assert result.code == 0 and "stopped before its first step" in result.stderr, result.stderr
+    assert "starting from the weights" in result.stderr, result.stderr
+    a, b = weights(best), weights(run / "last.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert json.loads((run / "config.json").read_text())["init_weights"]["path"] == str(best)
 
 
 def test_init_takes_a_model_whose_options_are_tuples(isolated_home) -> None:

@@ -256,6 +256,8 @@ class Trainer:
             # and seed is exactly the run that was begun
             self.say(f"{run_dir} was stopped before its first step: starting it from the beginning")
             resume = False
+            if options.init:  # the model was built for a resume, which skips --init
+                self._load_init(options.init)
         self.resumed = resume
         if not resume and self.dist.main:
             write_json(run_dir / "config.json", self._config())  # its options, from the first moment
@@ -320,6 +322,7 @@ class Trainer:
             o.model, o.preset, channels=spec.channels, height=spec.height, width=spec.width, **o.overrides
         )
         self.model = model
+        self.init_weights: dict[str, str] | None = None  # which file --init read (a resumed run: from its config)
         if o.init and not resume:
             self._load_init(o.init)
         self.model = self.model.to(self.device)
@@ -413,6 +416,7 @@ class Trainer:
 
             state = grey_to_colour(state, self.model.state_dict(), mine)
         self.model.load_state_dict(state)
+        self.init_weights = _weights_record(source, Path(ckpt.path))
         self.say(f"starting from the weights of {ckpt.path}" + (", grey made colour" if grey else ""))
 
     def _restore(self, run_dir: Path) -> None:
@@ -440,6 +444,7 @@ class Trainer:
         self.best = config.get("best", {}).get("value")
         self.best_epoch = config.get("best", {}).get("epoch")
         self.started = config.get("started", self.started)
+        self.init_weights = config.get("init_weights")
         if self.dist.main:
             publish(run_dir, gen)  # a kill between a commit and its publishing left older copies beside it
         self.say(f"resuming from the state committed at step {self.step} (epoch {self.epoch}, {gen.name})")
@@ -743,6 +748,7 @@ class Trainer:
             "spec": self.spec.to_dict(),
             "data": {"name": self.o.data, "train": self.train_set.description, "val": self.val_set.description},
             "options": asdict(self.o),
+            "init_weights": self.init_weights,
             "device": str(self.device),
             "environment": environment(self.device),
             "precision": self.precision,
@@ -809,6 +815,18 @@ class Trainer:
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()
+
+
+def _weights_record(source: str, path: Path) -> dict[str, str]:
+    """Which file --init read, by content: a weights file may be written over later (a stage file re-exported), and
+    whoever traces a run's history must know which version started it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"source": source, "path": str(path), "sha256": digest.hexdigest()}
 
 
 def summary_from_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
