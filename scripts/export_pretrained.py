@@ -27,6 +27,9 @@ scores added since it was exported (accuracy), after checking that the recorded 
 framecast.models.self_check and framecast.models.views): every command that loads it applies them. ``--restamp``
 changes the views of a shipped natural-video checkpoint, whose run may be long gone, without touching a weight,
 and scores it again (the record's earlier clip scores are kept under ``before_restamp``).
+
+``--weights last`` exports the run's last weights (the end of its schedule) instead of its best validation epoch;
+the card says so, and so does the stage's record.
 """
 
 from __future__ import annotations
@@ -203,14 +206,23 @@ def stage_record(config: dict) -> dict:
 
 
 def export(
-    run: Path, out: Path, *, hardware: str | None, self_check: int = 0, horizon: int | None = None, views: int = 1
+    run: Path,
+    out: Path,
+    *,
+    hardware: str | None,
+    self_check: int = 0,
+    horizon: int | None = None,
+    views: int = 1,
+    weights: str = "best",
 ) -> tuple[Path, dict]:
     config = json.loads((run / "config.json").read_text())
     trained_horizon = config["spec"]["horizon"]
     if horizon is not None:  # a model trained through fewer rollout steps, shipped to predict `horizon` frames
         config["spec"] = {**config["spec"], "horizon": horizon}
     stages = stages_of(run, config)
-    best = run / "best.safetensors"
+    if weights == "last":  # the weights at the end of the run's schedule, not its best validation epoch
+        stages[-1] = {**stages[-1], "weights": "last"}
+    best = run / f"{weights}.safetensors"
     with safe_open(str(best), framework="pt") as f:
         metadata = dict(f.metadata() or {})
     check = {"frames": self_check, "prior": 1.0} if self_check else None
@@ -233,7 +245,7 @@ def export(
     save_file(tensors, str(target), metadata=metadata)
     usual_mode(target)  # the writer may leave it private; a packaged file must be readable by all
     blob = target.read_bytes()
-    best_epoch = config["best"]["epoch"]
+    shipped_epoch = config["best"]["epoch"] if weights == "best" else config["history"][-1]["epoch"]
     record = {
         "model": config["model"],
         "preset": config["preset"],
@@ -253,9 +265,10 @@ def export(
         "precision": config["precision"],
         "hardware": hardware or config.get("environment", {}).get("hardware"),
         "best": config["best"],
+        "weights": weights,
         "self_check": check,
         "views": views,
-        "val": next(h["val"] for h in config["history"] if h["epoch"] == best_epoch),
+        "val": next(h["val"] for h in config["history"] if h["epoch"] == shipped_epoch),
         "framecast": config["framecast"],
     }
     digits = record["options"].get("digits")
@@ -338,6 +351,9 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, help="frames it predicts by default, if not those it trained through")
     parser.add_argument("--views", type=int, default=1, help="ship it averaging N mirrored views (1, 2, 4, 8)")
     parser.add_argument("--restamp", type=Path, help="a shipped natural-video checkpoint's record: set --views")
+    parser.add_argument(
+        "--weights", choices=("best", "last"), default="best", help="the run's best epoch (default) or its last weights"
+    )
     args = parser.parse_args()
     if args.rescore:
         if not args.digits:
@@ -353,7 +369,13 @@ def main() -> None:
     if args.digits and outside:
         parser.error("--digits scores the checkpoint shipped in the package: export a digit run there")
     target, record = export(
-        args.run, args.out, hardware=args.hardware, self_check=args.self_check, horizon=args.horizon, views=args.views
+        args.run,
+        args.out,
+        hardware=args.hardware,
+        self_check=args.self_check,
+        horizon=args.horizon,
+        views=args.views,
+        weights=args.weights,
     )
     path = args.out / f"{target.stem}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")  # written first: eval --model reads the new weights

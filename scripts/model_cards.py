@@ -95,8 +95,12 @@ def wrap_command(command: str, width: int = 100) -> str:
     return "\n".join([*lines, line])
 
 
-def best_row(best: dict) -> str:
-    """The card's row for how the shipped epoch was chosen: by MSE, or against copy-last (natural video)."""
+def best_row(best: dict, weights: str = "best") -> str:
+    """The card's row for how the shipped epoch was chosen: by MSE, or against copy-last (natural video); or that
+    the run's last weights ship, beside what its best validation epoch was."""
+    if weights == "last":
+        return (f"| weights shipped | the run's last (the end of its schedule); its best validation epoch was "
+                f"{best['epoch']} |")  # fmt: skip
     if best["metric"] == "vs_copy_last":  # MSE over copy-last's, plus SSIM lost (framecast.evaluation)
         return (f"| best validation against copy-last | {best['value']:.3f} (MSE / copy-last's, plus any SSIM lost; "
                 f"epoch {best['epoch']}) |")  # fmt: skip
@@ -147,6 +151,7 @@ def card(record: dict) -> str:
             f"stage {k}: {stage_frames(st, stages)}{st['steps']:,} steps, {st['epochs']} epochs, "
             f"learning rate {st['options']['lr']:g} "
             f"({st['options']['schedule']}), {minutes(st['train_seconds'])}"
+            + (", its last weights" if st.get("weights") == "last" else "")
             for k, st in enumerate(stages, 1)
         )
     kind = ""
@@ -171,7 +176,7 @@ def card(record: dict) -> str:
         f"seen), {record['epochs']} epochs, {record['precision']}, {schedule} |",
         f"| wall time | {minutes(record['train_seconds'])} |",
         f"| hardware | {record.get('hardware') or 'not recorded'} |",
-        best_row(record["best"]),
+        best_row(record["best"], record.get("weights", "best")),
         *(
             [f"| self-check | over the context's last {check['frames']} frames, prior weight {check['prior']:g} |"]
             if (check := record.get("self_check"))

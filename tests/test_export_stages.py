@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "export_pretrained.py"
 
@@ -100,3 +102,26 @@ def test_a_stage_file_exported_over_since_the_run_read_it_gives_the_history_of_t
     config["init_weights"]["sha256"] = "0" * 64  # a version the card never listed
     with pytest.raises(SystemExit, match="does not list"):
         export_script.stages_of(tmp_path / "run", config)
+
+
+def test_export_of_a_runs_last_weights_ships_those_and_says_so(tmp_path, export_script, trained):
+    """`--weights last`: the file holds the run's last weights (fp16), the record and its last stage say so, and
+    the card's row names them instead of the best epoch."""
+    from safetensors.torch import load_file
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    from model_cards import best_row
+
+    run = trained["convlstm"]
+    target, record = export_script.export(run, tmp_path, hardware=None, weights="last")
+    last, best = load_file(str(run / "last.safetensors")), load_file(str(run / "best.safetensors"))
+    shipped = load_file(str(target))
+    assert all(torch.equal(shipped[k], last[k].half()) for k in last)
+    assert record["weights"] == "last" and record["stages"][-1]["weights"] == "last"
+    assert "the run's last" in best_row(record["best"], record["weights"])
+    history = json.loads((run / "config.json").read_text())["history"]
+    assert record["val"] == history[-1]["val"]
+    (tmp_path / "best").mkdir()
+    best_target, by_best = export_script.export(run, tmp_path / "best", hardware=None)
+    assert by_best["weights"] == "best" and "weights" not in by_best["stages"][-1]
+    assert all(torch.equal(load_file(str(best_target))[k], best[k].half()) for k in best)
