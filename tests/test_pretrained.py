@@ -55,9 +55,14 @@ def test_shipped_files_match_their_size_and_hash_and_load_without_pickle(record)
 
 
 def test_model_name_falls_back_to_the_shipped_checkpoint_and_says_so() -> None:
-    path = resolve_model("convlstm")  # this test's FRAMECAST_HOME holds no runs
+    from framecast.checkpoints import Want
+
+    path = resolve_model("convlstm", Want(content="digits"))  # this test's FRAMECAST_HOME holds no runs
     assert path.parent == PRETRAINED_DIR
     assert origin(path) == "the checkpoint shipped with framecast for Moving MNIST digits (grey)"
+    video = resolve_model("convlstm", Want(content="natural", channels=1))
+    assert video.parent == PRETRAINED_DIR and video != path
+    assert origin(video) == "the checkpoint shipped with framecast for natural video (grey)"
 
 
 @pytest.mark.parametrize("record", DIGIT_RECORDS, ids=lambda r: r.stem)
