@@ -157,9 +157,10 @@ def stages_of(run: Path, config: dict) -> list[dict]:
     configs, earlier_records = [config], []
     while configs[0]["options"].get("init"):
         init = configs[0]["options"]["init"]
-        if init.endswith(".safetensors"):
-            read = (configs[0].get("init_weights") or {}).get("sha256")  # what the trainer read, by content
-            earlier_records = shipped_stages(Path(init), run, read)
+        read = configs[0].get("init_weights") or {}  # what the trainer read: its path and sha256
+        carded = read.get("path") and Path(read["path"]).with_suffix(".json").is_file()  # a shipped name's file
+        if init.endswith(".safetensors") or carded:
+            earlier_records = shipped_stages(Path(read["path"]) if carded else Path(init), run, read.get("sha256"))
             break
         configs.insert(0, json.loads((resolve_run(init, configs[0]["model"]) / "config.json").read_text()))
     return earlier_records + [stage_record(c) for c in configs]

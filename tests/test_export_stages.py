@@ -125,3 +125,11 @@ def test_export_of_a_runs_last_weights_ships_those_and_says_so(tmp_path, export_
     best_target, by_best = export_script.export(run, tmp_path / "best", hardware=None)
     assert by_best["weights"] == "best" and "weights" not in by_best["stages"][-1]
     assert all(torch.equal(load_file(str(best_target))[k], best[k].half()) for k in best)
+
+
+def test_a_run_from_a_shipped_name_follows_the_card_of_the_file_it_read(tmp_path, export_script):
+    """`--init convlstm/shipped-scenes` names no file; the run's record of what it read finds the card."""
+    weights = shipped(tmp_path, [{"options": {"lr": 1e-3}, "steps": 10}])
+    read = {"path": str(weights), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    config = {**run_config("vit/shipped-scenes", 30), "init_weights": read}
+    assert [st["steps"] for st in export_script.stages_of(tmp_path / "run", config)] == [10, 30]
