@@ -820,13 +820,9 @@ class Trainer:
 def _weights_record(source: str, path: Path) -> dict[str, str]:
     """Which file --init read, by content: a weights file may be written over later (a stage file re-exported), and
     whoever traces a run's history must know which version started it."""
-    import hashlib
+    from framecast.data.download import file_digest
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"source": source, "path": str(path), "sha256": digest.hexdigest()}
+    return {"source": source, "path": str(path), "sha256": file_digest(path, "sha256")}
 
 
 def summary_from_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
