@@ -76,7 +76,8 @@ def test_a_run_leaves_every_file_and_json(isolated_home) -> None:
     listed = json.loads(run_cli("runs", "--model", "convlstm", "--json").stdout)["runs"]
     assert (listed[0]["run"], listed[0]["status"]) == ("convlstm/first", "finished")  # the user's runs first
     shipped = {(r["run"], r["status"]) for r in listed[1:]}  # then the digit and natural-video ones shipped
-    assert shipped == {("convlstm/shipped", "shipped"), ("convlstm/shipped-scenes", "shipped")}
+    names = ("convlstm/shipped", "convlstm/shipped-scenes", "convlstm/shipped-scenes-rgb")
+    assert shipped == {(name, "shipped") for name in names}
     assert listed[0]["best"]["mse"] > 0
 
 
