@@ -198,7 +198,13 @@ CASES: dict[str, Case] = {
     "eval horizon 0": case("eval", "--baseline", "zeros", "--horizon", "0", says="--horizon"),
     "eval batch 0": case("eval", "--baseline", "zeros", "--batch-size", "0", says="--batch-size"),
     "eval limit 0": case("eval", "--baseline", "zeros", "--limit", "0", says="--limit"),
-    "eval colour data": case("eval", "--model", "convlstm", "--data", "{clips}", "--channels", "3", says="1-channel"),
+    # a grey run on colour frames, and a family whose shipped video weights are grey only (DMVFN)
+    "eval colour data": case(
+        "eval", "--checkpoint", "{convlstm}", "--data", "{clips}", "--channels", "3", says="1-channel"
+    ),
+    "eval colour data grey family": case(
+        "eval", "--model", "dmvfn", "--data", "{clips}", "--channels", "3", says="1-channel"
+    ),
     "eval data missing": case("eval", "--baseline", "zeros", "--data", f"{D}/gone.avi", says="does not exist"),
     "eval data rank 2": case("eval", "--baseline", "zeros", "--data", "{rank2.npy}", says="neither"),
     "eval precision": case("eval", "--baseline", "zeros", "--precision", "fp4", says="precision"),
