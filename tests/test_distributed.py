@@ -112,6 +112,16 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run / "last.safetensors"))
 
 
+def initial_weights() -> dict[str, torch.Tensor]:
+    """The weights `RUN` starts from (seed 0, Moving MNIST's 64x64 grey frames), as the trainer builds them."""
+    from framecast.models import create_model
+    from framecast.training.trainer import seed_everything
+
+    seed_everything(0)
+    model = create_model("convlstm", "tiny", channels=1, height=64, width=64)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def max_difference(a: Path, b: Path) -> float:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
@@ -214,9 +224,15 @@ def test_two_nodes_train_one_run_written_and_reported_by_rank_0_alone(two_nodes)
     assert len(digests) == 2 and digests[0] == digests[1]
     single = two_nodes["single_summary"]
     assert single["world_size"] == 1 and single["effective_batch_size"] == 8 and single["steps"] == 6
-    difference = max_difference(run_of(homes[main[0]], "nodes"), two_nodes["single"])
-    print(f"two nodes vs one process: max weight difference {difference:.3g}; {two_nodes['seconds']:.1f} s")
-    assert difference < 1e-6
+    # Equal up to float rounding, measured against how far training moved each weight tensor: a batch of 8 in
+    # one process and two of 4 averaged by all-reduce sum in different orders (and CPU kernels pick their
+    # reduction order by batch size and by CPU), and Adam carries that rounding on. Measured: 0.2% of the
+    # movement at most; a rank on other data, or gradients not averaged, is of the order of the movement itself.
+    nodes, one, start = weights(run_of(homes[main[0]], "nodes")), weights(two_nodes["single"]), initial_weights()
+    assert nodes.keys() == one.keys() == start.keys()
+    relative = {k: float((nodes[k] - one[k]).norm() / (one[k] - start[k]).norm()) for k in one}
+    print(f"two nodes vs one process: at most {max(relative.values()):.3g} of the training's movement")
+    assert max(relative.values()) < 0.01, relative
     run_history = json.loads((run_of(homes[main[0]], "nodes") / "config.json").read_text())["history"]
     assert [h["val"]["mse"] for h in run_history] == pytest.approx([h["val"]["mse"] for h in single["history"]])
 
