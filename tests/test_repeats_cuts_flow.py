@@ -97,6 +97,23 @@ def test_predict_warns_of_a_cut_inside_its_context(tmp_path: Path, trained: dict
     assert "--start 6" in result.stderr
 
 
+def test_a_cut_near_the_end_gets_advice_the_clip_can_follow(tmp_path: Path, trained: dict[str, Path]) -> None:
+    """The context is the clip's last 4 frames and the cut leaves 2 after it: no later --start fits, so the
+    advice is a context of 2, or a start whose context ends before the cut; both then run without the warning."""
+    clip = tmp_path / "late-cut.npy"
+    np.save(clip, np.concatenate([moving(4, 10), moving(60, 2)]))
+    base = ["predict", str(clip), "--checkpoint", str(trained["convlstm"]), "--json"]
+    result = run_cli(*base, "-o", str(tmp_path / "c.gif"))
+    assert result.code == 0, result.stderr
+    (warning,) = [w for w in json.loads(result.stdout)["clips"][0]["warnings"] if "inside the context" in w]
+    assert "a cut at frame 10 lies inside the context (frames 8-11)" in warning
+    assert "--context 2" in warning and "--start 6 or earlier" in warning and "--start 10" not in warning
+    for advice in (["--context", "2"], ["--start", "6"]):
+        followed = run_cli(*base, *advice, "-o", str(tmp_path / "d.gif"))
+        assert followed.code == 0, followed.stderr
+        assert not [w for w in json.loads(followed.stdout)["clips"][0]["warnings"] if "inside the context" in w]
+
+
 def test_flow_colours_follow_a_known_flow() -> None:
     from matplotlib.colors import rgb_to_hsv
 

@@ -303,15 +303,25 @@ def expand_cadence(last: np.ndarray, content: np.ndarray, cadence: dict[str, Any
 
 
 def cut_warnings(frames: np.ndarray, chosen: dict[str, Any], name: str) -> list[str]:
-    """A line for each scene cut inside the context: a model seeing two shots extrapolates the jump."""
+    """A line when a scene cut lies inside the context (a model seeing two shots extrapolates the jump), with
+    advice that the clip can follow: a later --start needs a whole context after the last cut, which a cut near
+    the clip's end does not leave."""
     from framecast.clips import find_cuts
 
     first, last = chosen["context"][0], chosen["context"][-1]
-    return [
-        f"{name}: a cut at frame {first + t} lies inside the context (frames {first}-{last}): the model sees two "
-        f"shots; give --start {first + t} or later to predict from one"
-        for t in find_cuts(frames[first : last + 1])
-    ]
+    cuts = [first + int(t) for t in find_cuts(frames[first : last + 1])]
+    if not cuts:
+        return []
+    where = f"a cut at frame {cuts[0]}" if len(cuts) == 1 else f"cuts at frames {', '.join(map(str, cuts))}"
+    context, after = len(chosen["context"]), len(frames) - cuts[-1]
+    if after >= context:
+        advice = f"give --start {cuts[-1]} or later to predict from one"
+    else:  # the last shot is shorter than the context: a shorter context, or the shot before the cut
+        advice = f"only {after} frame{'s' * (after > 1)} follow the last cut: give --context {after} to predict "
+        advice += "from that shot alone"
+        if cuts[0] >= context:
+            advice += f", or --start {cuts[0] - context} or earlier to predict from the shot before it"
+    return [f"{name}: {where} lies inside the context (frames {first}-{last}): the model sees two shots; {advice}"]
 
 
 @dataclass
