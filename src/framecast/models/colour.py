@@ -14,8 +14,13 @@ same motion moving the colour frame, the same change in each channel (exactly, b
 Training on colour scenes goes on from there; it learns colour where grey already knows motion, in a fraction of
 the time a colour model needs from scratch (results page).
 
-Only a frame's own pixels are mapped: a model that also reads other per-pixel channels (`differences`) or
-whose shapes differ in another way is refused, rather than started from weights that mean something else.
+A layer whose input holds frames among other channels (dmvfn's blocks read two frames, their warped versions, a
+mask, frame differences, older frames and flows) is mapped by the model's own account of that input
+(`frame_inputs`): each frame's channel becomes three by the luma weights, every other channel stays as it was.
+Warps, differences and centring are linear in the frame, so such a model too reads the luma exactly and moves
+each colour channel by the grey model's flow. Otherwise only a frame's own pixels are mapped: a model that also
+reads other per-pixel channels (`differences`) with no such account, or whose shapes differ in another way, is
+refused, rather than started from weights that mean something else.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from framecast.clips import LUMA
 from framecast.errors import UsageError
 
 
-def grey_to_colour(grey: dict[str, torch.Tensor], colour: dict[str, torch.Tensor], config: Any) -> dict[str, Any]:
-    """The colour model's state dict (shapes as in `colour`) from a grey model's (`grey`) of the same family and
-    options; `config` is the colour model's. Raises UsageError where the shapes are not the frame's alone."""
-    if getattr(config, "differences", False):
+def grey_to_colour(grey: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, Any]:
+    """The colour `model`'s state dict from a grey model's (`grey`) of the same family and options. Raises
+    UsageError where the shapes are not the frame's alone."""
+    colour, config = model.state_dict(), model.config
+    inputs = model.frame_inputs() if hasattr(model, "frame_inputs") else {}
+    if getattr(config, "differences", False) and not inputs:
         raise _refused("it reads frame differences beside the frames")
     pixels = int(getattr(config, "patch", 1)) ** 2  # a grey frame's share of a layer: one channel's p² pixels
     out: dict[str, torch.Tensor] = {}
@@ -39,8 +46,31 @@ def grey_to_colour(grey: dict[str, torch.Tensor], colour: dict[str, torch.Tensor
         source = grey.get(name)
         if source is None:
             raise _refused(f"the grey weights have no '{name}'")
-        out[name] = source.clone() if source.shape == target.shape else _inflate(name, source, target, pixels)
+        if source.shape == target.shape:
+            out[name] = source.clone()
+        elif name in inputs:
+            out[name] = _spread(name, source, target, inputs[name])
+        else:
+            out[name] = _inflate(name, source, target, pixels)
     return out
+
+
+def _spread(name: str, source: torch.Tensor, target: torch.Tensor, segments: list[tuple[str, int]]) -> torch.Tensor:
+    """A weight reading (dim 1) frames among other channels, laid out as `segments` in the grey model: ("frames",
+    n) for n grey frames, ("other", n) for n channels that are no frame's; each frame reads its three channels by
+    their luma weights."""
+    blocks, at = [], 0
+    for kind, n in segments:
+        part = source.narrow(1, at, n)
+        at += n
+        if kind == "frames":
+            blocks += [w for i in range(n) for w in (part.narrow(1, i, 1) * float(luma) for luma in LUMA)]
+        else:
+            blocks.append(part)
+    grown = torch.cat(blocks, dim=1) if blocks else source
+    if at != source.shape[1] or grown.shape != target.shape:
+        raise _refused(f"'{name}' is {tuple(source.shape)} in grey and {tuple(target.shape)} in colour")
+    return grown.to(target.dtype)
 
 
 def _inflate(name: str, source: torch.Tensor, target: torch.Tensor, pixels: int) -> torch.Tensor:

@@ -294,6 +294,18 @@ class DMVFN(FramePredictor):
     def _inputs(self, frames: torch.Tensor) -> torch.Tensor:
         return frames - 0.5 if self.config.centred else frames
 
+    def frame_inputs(self) -> dict[str, list[tuple[str, int]]]:
+        """What the frame-reading layers read, in order, for grey weights made colour (models/colour.py): each
+        block two frames and their warped versions, the mask, the two differences, the older frames (see
+        `next_frame`), then the flows (`FlowBlock.forward`); the router two frames."""
+        k = self.config.context_frames
+        block = [("frames", 4), ("other", 1), ("frames", 2 if self.config.differences else 0)]
+        block += [("frames", k - 2), ("other", 4)]
+        layers = {
+            f"blocks.{i}.{branch}.0.conv.weight": block for i in range(len(self.blocks)) for branch in ("down", "side")
+        }
+        return {**layers, "router.conv_in.weight": [("frames", 2)]}
+
     @property
     def moves_pixels(self) -> bool:
         """Always: each step's flow is the last frame's (from the frame before it, not from the context's end)."""

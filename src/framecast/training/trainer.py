@@ -405,6 +405,8 @@ class Trainer:
         # registry built both models (the raw JSON holds lists where the model has tuples)
         grey = ckpt.model.config.channels == 1 and mine.channels == 3
         theirs = replace(ckpt.model.config, channels=mine.channels) if grey else ckpt.model.config
+        if hasattr(mine, "any_size"):  # how other frame sizes are fed, not the weights: shipped dmvfn has it off
+            theirs = replace(theirs, any_size=mine.any_size)
         if ckpt.name != self.o.model or theirs != mine:
             raise UsageError(
                 f"--init {source} holds a {ckpt.name} model of another configuration",
@@ -414,7 +416,7 @@ class Trainer:
         if grey:
             from framecast.models.colour import grey_to_colour
 
-            state = grey_to_colour(state, self.model.state_dict(), mine)
+            state = grey_to_colour(state, self.model)
         self.model.load_state_dict(state)
         self.init_weights = _weights_record(source, Path(ckpt.path))
         self.say(f"starting from the weights of {ckpt.path}" + (", grey made colour" if grey else ""))
