@@ -198,12 +198,9 @@ CASES: dict[str, Case] = {
     "eval horizon 0": case("eval", "--baseline", "zeros", "--horizon", "0", says="--horizon"),
     "eval batch 0": case("eval", "--baseline", "zeros", "--batch-size", "0", says="--batch-size"),
     "eval limit 0": case("eval", "--baseline", "zeros", "--limit", "0", says="--limit"),
-    # a grey run on colour frames, and a family whose shipped video weights are grey only (DMVFN)
+    # a grey run on colour frames (every family's shipped video weights come in colour too)
     "eval colour data": case(
         "eval", "--checkpoint", "{convlstm}", "--data", "{clips}", "--channels", "3", says="1-channel"
-    ),
-    "eval colour data grey family": case(
-        "eval", "--model", "dmvfn", "--data", "{clips}", "--channels", "3", says="1-channel"
     ),
     "eval data missing": case("eval", "--baseline", "zeros", "--data", f"{D}/gone.avi", says="does not exist"),
     "eval data rank 2": case("eval", "--baseline", "zeros", "--data", "{rank2.npy}", says="neither"),
