@@ -55,16 +55,20 @@ def grey_to_colour(grey: dict[str, torch.Tensor], model: torch.nn.Module) -> dic
     return out
 
 
-def _spread(name: str, source: torch.Tensor, target: torch.Tensor, segments: list[tuple[str, int]]) -> torch.Tensor:
+def _spread(
+    name: str, source: torch.Tensor, target: torch.Tensor, segments: list[tuple[str, int]], pixels: int = 1
+) -> torch.Tensor:
     """A weight reading (dim 1) frames among other channels, laid out as `segments` in the grey model: ("frames",
-    n) for n grey frames, ("other", n) for n channels that are no frame's; each frame reads its three channels by
-    their luma weights."""
+    n) for n grey frames of `pixels` channels each, ("other", n) for n channels that are no frame's; each frame
+    reads its three colour channels by their luma weights."""
     blocks, at = [], 0
     for kind, n in segments:
-        part = source.narrow(1, at, n)
-        at += n
+        width = n * pixels if kind == "frames" else n
+        part = source.narrow(1, at, width)
+        at += width
         if kind == "frames":
-            blocks += [w for i in range(n) for w in (part.narrow(1, i, 1) * float(luma) for luma in LUMA)]
+            frames = (part.narrow(1, i * pixels, pixels) for i in range(n))
+            blocks += [frame * float(luma) for frame in frames for luma in LUMA]
         else:
             blocks.append(part)
     grown = torch.cat(blocks, dim=1) if blocks else source
@@ -74,18 +78,15 @@ def _spread(name: str, source: torch.Tensor, target: torch.Tensor, segments: lis
 
 
 def _inflate(name: str, source: torch.Tensor, target: torch.Tensor, pixels: int) -> torch.Tensor:
-    """One tensor: a frame-reading weight (its input dimension, 1, grew by two channels' pixels) or a head's
-    weight or bias (its output dimension, 0, did)."""
+    """One tensor: a frame-reading weight (its input dimension, 1, grew by two channels' pixels: the frame first,
+    then what is no frame's) or a head's weight or bias (its output dimension, 0, did)."""
     grown = [d for d in range(source.dim()) if source.shape[d] != target.shape[d]]
     if len(grown) != 1 or grown[0] > 1 or target.shape[grown[0]] - source.shape[grown[0]] != 2 * pixels:
         raise _refused(f"'{name}' is {tuple(source.shape)} in grey and {tuple(target.shape)} in colour")
-    dim = grown[0]
-    frame, rest = source.narrow(dim, 0, pixels), source.narrow(dim, pixels, source.shape[dim] - pixels)
-    if dim == 1:  # reads a frame: each channel by its luma weight
-        blocks = [frame * float(w) for w in LUMA]
-    else:  # writes a frame: the same change into each channel
-        blocks = [frame] * 3
-    return torch.cat([*blocks, rest], dim=dim).to(target.dtype)
+    if grown[0] == 1:  # reads a frame: each channel by its luma weight
+        return _spread(name, source, target, [("frames", 1), ("other", source.shape[1] - pixels)], pixels)
+    frame, rest = source.narrow(0, 0, pixels), source.narrow(0, pixels, source.shape[0] - pixels)
+    return torch.cat([frame, frame, frame, rest]).to(target.dtype)  # writes a frame: the same change into each
 
 
 def _refused(why: str) -> UsageError:
