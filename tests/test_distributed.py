@@ -4,7 +4,8 @@ Real torchrun agents start real ranks that write real run folders; the commands 
 docs/pages/distributed.md. Two agents on this machine stand in for two nodes, each with a FRAMECAST_HOME of its
 own (no shared file system). A small driver (`DRIVER`) runs the command line unchanged and only watches the
 training steps: it records a digest of every sequence a rank trains on, and can SIGKILL one rank at a step of
-the first attempt, or slow the steps of a restarted attempt so that a SIGTERM lands mid-run.
+the first attempt, or slow the steps of a restarted attempt so that a SIGTERM lands mid-run; it can also list the
+threads a rank has left after it leaves its group.
 """
 
 from __future__ import annotations
@@ -82,8 +83,18 @@ def watched(self, batch, teacher_forcing, weight=1.0):
         time.sleep(2.0)
     return step(self, batch, teacher_forcing, weight)
 trainer.Trainer._step = watched
-from framecast.cli import main
-main(sys.argv[1:])
+from framecast.training import distributed
+leave = distributed.teardown
+def teardown_and_list_threads(info):
+    leave(info)
+    if os.environ.get("THREADS"):  # the threads this rank still has, as the kernel names them
+        names = [open(os.path.join(t, "comm")).read().strip() for t in os.scandir("/proc/self/task")]
+        with open(f"{os.environ['THREADS']}.{info.rank}", "w") as f:
+            f.write("\n".join(names))
+distributed.teardown = teardown_and_list_threads
+if __name__ == "__main__":  # a process spawned by `--devices` imports this file too
+    from framecast.cli import main
+    main(sys.argv[1:])
 """
 
 
@@ -263,6 +274,31 @@ def test_each_file_sequence_of_an_epoch_is_trained_on_by_exactly_one_rank(tmp_pa
     summary = json.loads(proc.stdout)
     assert summary["effective_batch_size"] == 8 and summary["steps"] == 2 * -(-sequences // 8)
     assert len(set(summary["rank_weight_digests"])) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists a process's threads through /proc")
+@pytest.mark.parametrize("launch", ["devices", "torchrun"])
+def test_a_rank_leaves_no_thread_of_its_group_behind(tmp_path, launch) -> None:
+    """The group's threads (gloo's, the store's) are joined when a rank leaves the group, while Python still
+    runs; left to the interpreter's exit, a rank could abort there after a run that succeeded."""
+    tiny = "--model convlstm --preset tiny --train-size 16 --val-size 4 --context 3 --horizon 3 --epochs 1"
+    shown = {
+        "devices": f"framecast train {tiny} --devices 2 --batch-size 4 --device cpu --name run --json",
+        "torchrun": f"torchrun --standalone --nproc-per-node 2 -m framecast train {tiny} --batch-size 4 --name run",
+    }[launch]
+    listed = tmp_path / "threads"
+    proc = subprocess.run(
+        command(shown, driver=driver(tmp_path)),
+        env=env(tmp_path / "home", THREADS=str(listed)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for rank in range(2):
+        names = Path(f"{listed}.{rank}").read_text().split()
+        assert names, "the main thread at least"
+        assert not [n for n in names if n.startswith(("gloo", "pt_"))], (rank, names)
 
 
 def test_a_short_last_global_batch_is_split_once_with_weights_that_make_its_mean() -> None:

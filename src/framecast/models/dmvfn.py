@@ -243,8 +243,7 @@ class DMVFN(FramePredictor):
         super().__init__(config)
         _check_config(config)
         c = config.channels
-        self.extra_channels = (2 * c if config.differences else 0) + (config.context_frames - 2) * c
-        cin = 4 * c + 1 + 4 + self.extra_channels  # a, b, warped a, warped b, mask, flows, extras
+        cin = sum(n * (c if kind == "frames" else 1) for kind, n in self._block_inputs())
         self.blocks = nn.ModuleList(
             FlowBlock(cin, w, s, config.side_width) for s, w in zip(config.scales, config.widths, strict=True)
         )
@@ -294,13 +293,18 @@ class DMVFN(FramePredictor):
     def _inputs(self, frames: torch.Tensor) -> torch.Tensor:
         return frames - 0.5 if self.config.centred else frames
 
+    def _block_inputs(self) -> list[tuple[str, int]]:
+        """A block's input, in order, as (kind, count): frames count `channels` each, the rest one. The blocks'
+        width (`__init__`) and the colour mapping (`frame_inputs`) both read it, so they cannot drift apart."""
+        k = self.config.context_frames
+        block = [("frames", 4), ("other", 1), ("frames", 2 if self.config.differences else 0)]
+        return [*block, ("frames", k - 2), ("other", 4)]  # a, b, warped a, warped b; mask; diffs; older; flows
+
     def frame_inputs(self) -> dict[str, list[tuple[str, int]]]:
         """What the frame-reading layers read, in order, for grey weights made colour (models/colour.py): each
         block two frames and their warped versions, the mask, the two differences, the older frames (see
         `next_frame`), then the flows (`FlowBlock.forward`); the router two frames."""
-        k = self.config.context_frames
-        block = [("frames", 4), ("other", 1), ("frames", 2 if self.config.differences else 0)]
-        block += [("frames", k - 2), ("other", 4)]
+        block = self._block_inputs()
         layers = {
             f"blocks.{i}.{branch}.0.conv.weight": block for i in range(len(self.blocks)) for branch in ("down", "side")
         }

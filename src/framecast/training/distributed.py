@@ -8,6 +8,7 @@ group torchrun describes, across machines. Only rank 0 writes files and prints.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import socket
@@ -61,6 +62,11 @@ def setup(rank: int, world: int, local_rank: int, device_type: str) -> DistInfo:
     if world <= 1:
         return DistInfo()
     backend = "nccl" if device_type == "cuda" else "gloo"
+    # DDP imports this module lazily, and its functions take the group in force at import as a default
+    # argument: imported after the group exists, they would keep it (and its threads) alive past `teardown`
+    # to the interpreter's exit. Imported now, they take None, which means the default group when called.
+    import torch.distributed.nn.functional
+
     if device_type == "cuda":
         torch.cuda.set_device(local_rank)
     store = attempt_store(world)
@@ -91,11 +97,18 @@ def attempt_store(world: int):
 def teardown(info: DistInfo) -> None:
     """Leave the group together: a rank that tears down while another is still writing its files can take
     the group's background threads down under it. A group that lost a rank is left as it is: the error that
-    brought this rank here is the one to report."""
+    brought this rank here is the one to report.
+
+    The group's threads (gloo's loop and workers) end when the last reference to the group goes. Left to the
+    interpreter's exit, they end while it tears down, where a process can abort ("terminate called without an
+    active exception") after a run that succeeded. So nothing may keep the group: a DDP model holds it (the
+    caller drops its trainer first), as would torch's functional collectives imported late (see `setup`), and
+    a collection here frees what cycles still hold, so that the threads are joined now."""
     if info.enabled and dist.is_initialized():
         with contextlib.suppress(RuntimeError):
             dist.barrier()
             dist.destroy_process_group()
+        gc.collect()
 
 
 #: What gloo and NCCL say when another rank of the group is gone (killed, crashed, or stopped by its launcher).

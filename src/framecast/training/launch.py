@@ -97,7 +97,6 @@ def _train_as_rank(options, resume_dir, on_step, on_epoch) -> dict[str, Any]:
     """One rank of a torchrun job: every rank trains; rank 0 writes the run and reports."""
     from framecast.devices import pick_device
     from framecast.training.distributed import require_gpus, setup, teardown
-    from framecast.training.trainer import Trainer
 
     rank, world, local_rank = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"])
     device_type = pick_device(options.device).type
@@ -110,12 +109,19 @@ def _train_as_rank(options, resume_dir, on_step, on_epoch) -> dict[str, Any]:
     info = setup(rank, world, local_rank, device_type)
     try:
         resume_dir = _elastic_resume(options, resume_dir, info)
-        trainer = Trainer(
-            options, run_dir=resume_dir, resume=resume_dir is not None, dist=info, on_step=on_step, on_epoch=on_epoch
-        )
-        return {**_finish(trainer), "rank": info.rank}
+        summary = _fit_rank(options, resume_dir, resume_dir is not None, info, on_step=on_step, on_epoch=on_epoch)
+        return {**summary, "rank": info.rank}
     finally:
         teardown(info)
+
+
+def _fit_rank(options, run_dir, resume: bool, info, *, on_step, on_epoch) -> dict[str, Any]:
+    """Train as one rank of a group and report. The trainer lives only in this call: its DDP wrapper holds the
+    process group, whose threads must be joined at `teardown`, not left to the interpreter's exit."""
+    from framecast.training.trainer import Trainer
+
+    trainer = Trainer(options, run_dir=run_dir, resume=resume, dist=info, on_step=on_step, on_epoch=on_epoch)
+    return _finish(trainer)
 
 
 def elastic_restart() -> int:
@@ -161,7 +167,6 @@ def _worker(rank: int, world: int, options: dict[str, Any], run_dir: str, resume
 
     from framecast.devices import pick_device
     from framecast.training.distributed import setup, teardown
-    from framecast.training.trainer import Trainer
 
     torch.set_num_threads(threads)
     opts = TrainOptions.from_dict(options)
@@ -169,15 +174,14 @@ def _worker(rank: int, world: int, options: dict[str, Any], run_dir: str, resume
     if rank == 0:
         _forward_logs(queue)
     try:
-        trainer = Trainer(
+        _fit_rank(
             opts,
-            run_dir=Path(run_dir),
-            resume=resume,
-            dist=info,
+            Path(run_dir),
+            resume,
+            info,
             on_step=lambda *args: queue.put(("step", args)),
             on_epoch=lambda record: queue.put(("epoch", record)),
         )
-        _finish(trainer)
     finally:
         teardown(info)
 
