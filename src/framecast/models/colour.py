@@ -25,19 +25,21 @@ refused, rather than started from weights that mean something else.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from framecast.clips import LUMA
 from framecast.errors import UsageError
 
+if TYPE_CHECKING:
+    from framecast.models.layers import FramePredictor
 
-def grey_to_colour(grey: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, Any]:
+
+def grey_to_colour(grey: dict[str, torch.Tensor], model: FramePredictor) -> dict[str, Any]:
     """The colour `model`'s state dict from a grey model's (`grey`) of the same family and options. Raises
     UsageError where the shapes are not the frame's alone."""
-    colour, config = model.state_dict(), model.config
-    inputs = model.frame_inputs() if hasattr(model, "frame_inputs") else {}
+    colour, config, inputs = model.state_dict(), model.config, model.frame_inputs()
     if getattr(config, "differences", False) and not inputs:
         raise _refused("it reads frame differences beside the frames")
     pixels = int(getattr(config, "patch", 1)) ** 2  # a grey frame's share of a layer: one channel's p² pixels

@@ -519,6 +519,12 @@ class FramePredictor(nn.Module):
         """Whether forwards leave the flow they moved pixels by in `last_flow` (for --show-flow)."""
         return self.warp
 
+    def frame_inputs(self) -> dict[str, list[tuple[str, int]]]:
+        """Weights that read frames among other input channels, by name, with that input's layout as
+        (("frames" or "other"), count) segments in the grey model: how grey weights are made colour
+        (models/colour.py). None here: every frame-reading layer reads the frame's own pixels first."""
+        return {}
+
     @property
     def uses_reverse_sampling(self) -> bool:
         """Whether the trainer should anneal `context_teacher_forcing` up to 1 (PredRNN-V2 asks for it in its
